@@ -1,0 +1,1 @@
+"""Conditional access: policies, the evaluator, forward auth and the sign-in log."""

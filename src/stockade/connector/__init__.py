@@ -1,0 +1,1 @@
+"""The MTD <-> MDM link: partner state, threat-level pushes, classic access policies."""

@@ -1,0 +1,68 @@
+"""The connector, named after Graph's `mobileThreatDefenseConnector`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from stockade.core.model import Platform, RiskScore, ThreatLevel
+
+STOCKADE_PARTNER_ID = "5b0f9d5e-6a3c-4d3f-9c2e-57a4c4e0d1a7"
+"""The connector id of Stockade's own threat defense (one partner per tenant for now)."""
+
+
+class PartnerState(StrEnum):
+    NOT_SET_UP = "notSetUp"
+    UNAVAILABLE = "unavailable"
+    AVAILABLE = "available"
+    ENABLED = "enabled"
+    UNRESPONSIVE = "unresponsive"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Connector:
+    id: str
+    partner_state: PartnerState
+    windows_enabled: bool
+    android_enabled: bool
+    ios_enabled: bool
+    android_mam_enabled: bool
+    ios_mam_enabled: bool
+    unresponsiveness_threshold_days: int
+    last_heartbeat: datetime | None
+    created_at: datetime
+
+    def enabled_for(self, platform: Platform) -> bool:
+        return {
+            Platform.WINDOWS: self.windows_enabled,
+            Platform.ANDROID: self.android_enabled,
+            Platform.IOS: self.ios_enabled,
+        }[platform]
+
+
+def threat_level_for(risk: RiskScore) -> ThreatLevel:
+    """Machine risk to device threat level: None and Informational are `secured`.
+
+    Informational alerts are worth a look but are not a threat to the device's posture.
+    """
+    return {
+        RiskScore.NONE: ThreatLevel.SECURED,
+        RiskScore.INFORMATIONAL: ThreatLevel.SECURED,
+        RiskScore.LOW: ThreatLevel.LOW,
+        RiskScore.MEDIUM: ThreatLevel.MEDIUM,
+        RiskScore.HIGH: ThreatLevel.HIGH,
+    }[risk]
+
+
+def platform_of(os_platform: str) -> Platform | None:
+    """Defender `osPlatform` to the management platform."""
+    lowered = os_platform.lower()
+    if lowered.startswith("windows"):
+        return Platform.WINDOWS
+    if lowered == "android":
+        return Platform.ANDROID
+    if lowered in {"ios", "ipados"}:
+        return Platform.IOS
+    return None

@@ -1,0 +1,1 @@
+"""Shared vocabulary: ids, clock, errors, enums and domain events. Imports nothing of ours."""

@@ -1,0 +1,206 @@
+"""Load Sigma rules from text, files, directories and the shipped rule set.
+
+Loading collects, it does not crash: every problem (YAML syntax, invalid Sigma, constructs the
+compiler does not support, correlation rules and filters, duplicate ids) becomes a
+`RuleProblem` with its source, and the good rules are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.rule import SigmaRule
+from sigma.rule.base import SigmaYAMLLoader
+
+from stockade.detection.compile import CompiledRule, UnsupportedRuleError, compile_rule
+from stockade.detection.model import RuleProblem
+
+__all__ = ["RULE_SUFFIXES", "RuleSet", "builtin_rules", "load_rule_paths", "load_rule_text"]
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Compiled rules plus everything that could not be loaded, in input order."""
+
+    rules: tuple[CompiledRule, ...]
+    problems: tuple[RuleProblem, ...]
+
+    def __add__(self, other: RuleSet) -> RuleSet:
+        return RuleSet(self.rules + other.rules, self.problems + other.problems)
+
+
+def load_rule_text(text: str, source: str) -> RuleSet:
+    """Parse and compile the Sigma rules in one YAML text (one or more documents)."""
+    rules: list[CompiledRule] = []
+    problems: list[RuleProblem] = []
+    try:
+        # Sigma's loader rejects duplicate keys, which plain YAML silently overwrites.
+        documents = [doc for doc in yaml.load_all(text, Loader=SigmaYAMLLoader) if doc is not None]
+    except yaml.YAMLError as error:
+        return RuleSet((), (_yaml_problem(error, source),))
+
+    mappings: list[dict[str, Any]] = []
+    for number, document in enumerate(documents, start=1):
+        if isinstance(document, dict):
+            mappings.append(document)
+        else:
+            problems.append(
+                RuleProblem(source, None, None, f"YAML document {number} is not a mapping")
+            )
+    if not mappings:
+        if not problems:
+            problems.append(RuleProblem(source, None, None, "no Sigma rule in file"))
+        return RuleSet((), tuple(problems))
+
+    location = SigmaRuleLocation(Path(source))
+    try:
+        collection = SigmaCollection.from_dicts(
+            mappings,
+            collect_errors=True,
+            source=location,
+            collect_filters=True,
+            resolve_references=False,
+        )
+    except Exception as error:  # pySigma raises assorted types on malformed input
+        problems.append(_problem(source, None, error))
+        return RuleSet((), tuple(problems))
+
+    reported: set[int] = set()
+    for rule in collection.rules:
+        rule_id = str(rule.id) if rule.id is not None else None
+        if rule.errors:
+            for error in rule.errors:
+                reported.add(id(error))
+                problems.append(_problem(source, rule_id, error))
+            continue
+        if isinstance(rule, SigmaCorrelationRule):
+            problems.append(
+                RuleProblem(
+                    source,
+                    None,
+                    rule_id,
+                    f"correlation rule '{rule.title}': correlation rules are not supported yet",
+                )
+            )
+            continue
+        if not isinstance(rule, SigmaRule):
+            problems.append(
+                RuleProblem(source, None, rule_id, f"{type(rule).__name__} is not supported yet")
+            )
+            continue
+        try:
+            rules.append(compile_rule(rule, source))
+        except Exception as error:  # one odd rule must not stop the rest from loading
+            problems.append(_problem(source, rule_id, error))
+    for sigma_filter in collection.filters:
+        filter_id = str(sigma_filter.id) if sigma_filter.id is not None else None
+        problems.append(
+            RuleProblem(
+                source,
+                None,
+                filter_id,
+                f"filter '{sigma_filter.title}': filters are not supported yet",
+            )
+        )
+    # Errors of whole documents (unknown collection actions, ...) belong to no rule.
+    problems.extend(
+        _problem(source, None, error) for error in collection.errors if id(error) not in reported
+    )
+    return RuleSet(tuple(rules), tuple(problems))
+
+
+def load_rule_paths(paths: Iterable[Path]) -> RuleSet:
+    """Load rule files and directories (recursively, *.yml and *.yaml, in name order).
+
+    A rule id seen before (in this call) is reported and the later rule dropped, because alerts
+    are keyed by rule id.
+    """
+    rules: list[CompiledRule] = []
+    problems: list[RuleProblem] = []
+    for file in _rule_files(paths, problems):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
+            continue
+        loaded = load_rule_text(text, str(file))
+        rules.extend(loaded.rules)
+        problems.extend(loaded.problems)
+    return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems)))
+
+
+def builtin_rules() -> RuleSet:
+    """The rules shipped in ``stockade/detection/rules``; sources read ``builtin:<name>``."""
+    result = RuleSet((), ())
+    folder = resources.files("stockade.detection").joinpath("rules")
+    entries = sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(RULE_SUFFIXES)),
+        key=lambda entry: entry.name,
+    )
+    for entry in entries:
+        name = entry.name.rsplit(".", 1)[0]
+        result += load_rule_text(entry.read_text(encoding="utf-8"), f"builtin:{name}")
+    return _without_duplicate_ids(result)
+
+
+def _rule_files(paths: Iterable[Path], problems: list[RuleProblem]) -> Iterator[Path]:
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            yield from sorted(
+                child
+                for child in path.rglob("*")
+                if child.suffix.lower() in RULE_SUFFIXES and child.is_file()
+            )
+        elif path.is_file():
+            yield path
+        else:
+            problems.append(RuleProblem(str(path), None, None, "no such file or directory"))
+
+
+def _without_duplicate_ids(rule_set: RuleSet) -> RuleSet:
+    first_source: dict[str, str] = {}
+    kept: list[CompiledRule] = []
+    problems = list(rule_set.problems)
+    for rule in rule_set.rules:
+        seen = first_source.get(rule.info.id)
+        if seen is not None:
+            problems.append(
+                RuleProblem(
+                    rule.info.source,
+                    None,
+                    rule.info.id,
+                    f"duplicate rule id (first loaded from {seen}); rule skipped",
+                )
+            )
+            continue
+        first_source[rule.info.id] = rule.info.source
+        kept.append(rule)
+    return RuleSet(tuple(kept), tuple(problems))
+
+
+def _yaml_problem(error: yaml.YAMLError, source: str) -> RuleProblem:
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    return RuleProblem(source, line, None, f"invalid YAML: {error}")
+
+
+def _problem(source: str, rule_id: str | None, error: Exception) -> RuleProblem:
+    location = getattr(error, "source", None)
+    line = location.line if isinstance(location, SigmaRuleLocation) else None
+    if isinstance(error, SigmaError | UnsupportedRuleError):
+        # SigmaError's str() appends the absolute path; the problem carries the source already.
+        message = str(error.args[0]) if error.args else type(error).__name__
+    else:
+        message = f"{type(error).__name__}: {error}"
+    return RuleProblem(source, line, rule_id, message)

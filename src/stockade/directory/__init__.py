@@ -1,0 +1,1 @@
+"""Tenants, users, groups, device registrations, admin API tokens and roles."""

@@ -1,0 +1,122 @@
+"""Directory vocabulary: roles, permissions and the records the other contexts read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """`scope:resource:action`; every route declares exactly one (or is explicitly public)."""
+
+    DIRECTORY_READ = "directory:object:read"
+    DIRECTORY_WRITE = "directory:object:write"
+    TOKEN_WRITE = "directory:token:write"
+    MDM_READ = "mdm:device:read"
+    MDM_WRITE = "mdm:device:write"
+    MDM_POLICY_WRITE = "mdm:policy:write"
+    MTD_READ = "mtd:machine:read"
+    MTD_ALERT_WRITE = "mtd:alert:write"
+    CONNECTOR_READ = "connector:connector:read"
+    CONNECTOR_WRITE = "connector:connector:write"
+    ACCESS_READ = "access:policy:read"
+    ACCESS_WRITE = "access:policy:write"
+    SIGNIN_READ = "access:signin:read"
+
+
+class Role(StrEnum):
+    """Admin roles, named after the Entra built-in roles they mirror."""
+
+    GLOBAL_ADMINISTRATOR = "GlobalAdministrator"
+    SECURITY_ADMINISTRATOR = "SecurityAdministrator"
+    INTUNE_ADMINISTRATOR = "IntuneAdministrator"
+    CONDITIONAL_ACCESS_ADMINISTRATOR = "ConditionalAccessAdministrator"
+    GLOBAL_READER = "GlobalReader"
+
+
+_READ = {
+    Permission.DIRECTORY_READ,
+    Permission.MDM_READ,
+    Permission.MTD_READ,
+    Permission.CONNECTOR_READ,
+    Permission.ACCESS_READ,
+    Permission.SIGNIN_READ,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.GLOBAL_ADMINISTRATOR: frozenset(Permission),
+    Role.SECURITY_ADMINISTRATOR: frozenset(
+        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE}
+    ),
+    Role.INTUNE_ADMINISTRATOR: frozenset(
+        _READ
+        | {
+            Permission.MDM_WRITE,
+            Permission.MDM_POLICY_WRITE,
+            Permission.CONNECTOR_WRITE,
+            Permission.DIRECTORY_WRITE,
+        }
+    ),
+    Role.CONDITIONAL_ACCESS_ADMINISTRATOR: frozenset(_READ | {Permission.ACCESS_WRITE}),
+    Role.GLOBAL_READER: frozenset(_READ),
+}
+
+
+@dataclass(frozen=True)
+class AdminPrincipal:
+    """Who is calling the admin API."""
+
+    tenant_id: str
+    token_id: str
+    role: Role
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    user_principal_name: str
+    display_name: str
+    account_enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceRegistration:
+    """A device registered in the directory (Entra `device`); `id` is its device id."""
+
+    id: str
+    display_name: str
+    operating_system: str
+    operating_system_version: str
+    trust_type: str
+    """`AzureAd` (joined), `ServerAd` (hybrid-joined) or `Workplace` (registered)."""
+    registered_owner_id: str | None
+    account_enabled: bool
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None

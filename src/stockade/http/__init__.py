@@ -1,0 +1,1 @@
+"""ASGI app assembly, authentication dependencies and problem+json errors."""

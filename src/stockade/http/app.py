@@ -1,0 +1,57 @@
+"""ASGI app assembly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import ORJSONResponse
+
+from stockade import __version__
+from stockade.access.api import router as access_router
+from stockade.connector.api import router as connector_router
+from stockade.directory.api import router as directory_router
+from stockade.http import problems
+from stockade.http.auth import public
+from stockade.mdm.api import router as mdm_router
+from stockade.mtd.api import router as mtd_router
+from stockade.services import Services
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz", dependencies=[public("liveness probe")])
+def healthz() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="Stockade",
+        version=__version__,
+        description=(
+            "Threat defense, device management and conditional access, joined. "
+            "Resource and field names follow Microsoft Graph and the Defender API."
+        ),
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    problems.install(app)
+    for router in (
+        health,
+        directory_router,
+        mdm_router,
+        mtd_router,
+        connector_router,
+        access_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Device management: enrollment, check-in, profiles, compliance."""

@@ -1,0 +1,434 @@
+"""MDM use cases: enrollment, check-in, policies and profiles, compliance re-evaluation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from stockade.bus.base import Bus
+from stockade.core.clock import Clock
+from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
+from stockade.core.events import DeviceComplianceChanged
+from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
+from stockade.core.model import Platform, ThreatLevel
+from stockade.directory.service import DirectoryService
+from stockade.mdm import store
+from stockade.mdm.compliance import evaluate_compliance
+from stockade.mdm.model import (
+    ONBOARDING_PROFILE_TYPE,
+    POLICY_PLATFORMS,
+    CompliancePolicy,
+    ComplianceResult,
+    ComplianceState,
+    DeviceConfiguration,
+    EnrollmentToken,
+    JoinType,
+    ManagedDevice,
+)
+from stockade.mdm.store import MdmStore
+from stockade.storage.database import Database
+
+ENROLLMENT_PREFIX = "set"
+DEVICE_PREFIX = "sdv"
+CHECK_IN_SECONDS = 900
+
+_WINDOWS_VERSION = re.compile(r"^(10|11)(\.0(\.\d+){0,2})?$")
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device: ManagedDevice
+    credential: Credential
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    device: ManagedDevice
+    profiles: tuple[DeviceConfiguration, ...]
+    next_check_in_seconds: int
+
+
+def windows_release(os_version: str) -> str | None:
+    """`10` or `11` from what a Windows device reports (`10`, `11`, `10.0.22631`), else None.
+
+    Windows 11 still reports a 10.0 kernel version; builds 22000 and later are Windows 11.
+    """
+    if not _WINDOWS_VERSION.match(os_version):
+        return None
+    parts = os_version.split(".")
+    if parts[0] == "11":
+        return "11"
+    if len(parts) >= 3 and int(parts[2]) >= 22000:
+        return "11"
+    return "10"
+
+
+class MdmService:
+    def __init__(
+        self, db: Database, bus: Bus, clock: Clock, directory: DirectoryService, public_url: str
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.directory = directory
+        self.public_url = public_url
+
+    # enrollment tokens
+    def create_enrollment_token(
+        self, tenant_id: str, display_name: str, valid_days: int = 30
+    ) -> tuple[EnrollmentToken, Credential]:
+        if not 1 <= valid_days <= 365:
+            raise InvalidInput("validDays must be between 1 and 365", field="validDays")
+        credential = new_credential(ENROLLMENT_PREFIX)
+        now = self.clock.now()
+        token = EnrollmentToken(
+            credential.id,
+            display_name or "enrollment",
+            now,
+            now + timedelta(days=valid_days),
+            None,
+            0,
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).add_enrollment_token(token, credential.secret_digest)
+        return token, credential
+
+    def list_enrollment_tokens(self, tenant_id: str) -> list[EnrollmentToken]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).list_enrollment_tokens()
+
+    def revoke_enrollment_token(self, tenant_id: str, token_id: str) -> None:
+        with self.db.begin() as conn:
+            if not MdmStore(conn, tenant_id).revoke_enrollment_token(token_id, self.clock.now()):
+                raise NotFound(f"no active enrollment token {token_id}")
+
+    # enrollment and check-in
+    def enroll(
+        self,
+        raw_token: str,
+        *,
+        device_name: str,
+        platform: str,
+        os_version: str,
+        join_type: str | None,
+        user_principal_name: str,
+    ) -> Enrollment:
+        credential = parse_credential(raw_token, ENROLLMENT_PREFIX)
+        if credential is None:
+            raise Unauthenticated("not an enrollment token")
+        with self.db.read() as conn:
+            found = store.find_enrollment_token(conn, credential.id)
+        if found is None or not secret_matches(credential, found[2]):
+            raise Unauthenticated("unknown enrollment token")
+        tenant_id, token, _ = found
+        now = self.clock.now()
+        if token.revoked_at is not None or token.expires_at <= now:
+            raise Unauthenticated("enrollment token revoked or expired")
+
+        plat, join = _validate_device(platform, os_version, join_type)
+        user = self.directory.find_user(tenant_id, user_principal_name)
+        if user is None or not user.account_enabled:
+            raise InvalidInput(
+                f"no enabled user {user_principal_name!r} in this tenant",
+                field="userPrincipalName",
+            )
+        registration = self.directory.register_device(
+            tenant_id,
+            display_name=device_name,
+            operating_system={"windows": "Windows", "android": "Android", "iOS": "iOS"}[plat],
+            operating_system_version=os_version,
+            trust_type=join.trust_type if join else "Workplace",
+            owner_id=user.id,
+        )
+        device_credential = new_credential(DEVICE_PREFIX)
+        device = ManagedDevice(
+            id=device_credential.id,
+            azure_ad_device_id=registration.id,
+            device_name=device_name,
+            platform=plat,
+            os_version=os_version,
+            join_type=join,
+            user_id=user.id,
+            user_principal_name=user.user_principal_name,
+            enrolled_at=now,
+            last_sync_at=now,
+            compliance_state=ComplianceState.UNKNOWN,
+            threat_level=None,
+            threat_sequence=0,
+            threat_updated_at=None,
+        )
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            s.add_device(device, device_credential.secret_digest)
+            s.count_enrollment_use(token.id)
+        device = self.reevaluate(tenant_id, device.id)
+        return Enrollment(device, device_credential)
+
+    def authenticate_device(self, raw: str) -> tuple[str, ManagedDevice]:
+        credential = parse_credential(raw, DEVICE_PREFIX)
+        if credential is None:
+            raise Unauthenticated("not a device credential")
+        with self.db.read() as conn:
+            found = store.find_device_credential(conn, credential.id)
+        if found is None or not secret_matches(credential, found[2]):
+            raise Unauthenticated("unknown device credential")
+        tenant_id, device, _ = found
+        if not self.directory.is_device_registered(tenant_id, device.azure_ad_device_id):
+            raise Unauthenticated("device credential revoked: the device registration is disabled")
+        return tenant_id, device
+
+    def check_in(self, tenant_id: str, device: ManagedDevice, os_version: str | None) -> CheckIn:
+        values: dict[str, Any] = {"last_sync_at": self.clock.now()}
+        if os_version:
+            _validate_device(device.platform.value, os_version, device.join_type)
+            values["os_version"] = os_version
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).update_device(device.id, **values)
+        device = self.reevaluate(tenant_id, device.id)
+        groups = self._groups(tenant_id, device)
+        with self.db.read() as conn:
+            profiles = MdmStore(conn, tenant_id).list_configurations(groups)
+        return CheckIn(device, tuple(profiles), CHECK_IN_SECONDS)
+
+    # threat level from the connector
+    def apply_threat_level(
+        self, tenant_id: str, aad_device_id: str, level: ThreatLevel, sequence: int
+    ) -> ManagedDevice | None:
+        """Record the partner's threat level and re-evaluate compliance at once.
+
+        Returns None when no managed device has that id or the push is stale (its sequence is
+        not newer than the last one applied), so a late push never overwrites a newer one.
+        """
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            device = s.device_by_aad_id(aad_device_id)
+            if device is None or sequence <= device.threat_sequence:
+                return None
+            s.update_device(
+                device.id,
+                threat_level=level.value,
+                threat_sequence=sequence,
+                threat_updated_at=self.clock.now(),
+            )
+        return self.reevaluate(tenant_id, device.id)
+
+    def reevaluate(self, tenant_id: str, device_id: str) -> ManagedDevice:
+        with self.db.read() as conn:
+            device = MdmStore(conn, tenant_id).get_device(device_id)
+        if device is None:
+            raise NotFound(f"no managed device {device_id}")
+        groups = self._groups(tenant_id, device)
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            device = s.get_device(device_id)
+            assert device is not None
+            result = evaluate_compliance(
+                device.platform, device.threat_level, s.list_policies(groups)
+            )
+            s.update_device(device_id, compliance_state=result.state.value, compliance=result)
+        previous = device.compliance_state
+        device = replace(device, compliance_state=result.state, compliance=result)
+        if result.state is not previous:
+            self.bus.publish(
+                DeviceComplianceChanged(
+                    tenant_id=tenant_id,
+                    occurred_at=self.clock.now(),
+                    device_id=device.azure_ad_device_id,
+                    compliance_state=result.state.value,
+                    previous=previous.value,
+                )
+            )
+        return device
+
+    def reevaluate_all(self, tenant_id: str) -> None:
+        for device in self.list_devices(tenant_id):
+            self.reevaluate(tenant_id, device.id)
+
+    def _groups(self, tenant_id: str, device: ManagedDevice) -> set[str]:
+        return self.directory.group_ids_of(tenant_id, device.user_id, device.azure_ad_device_id)
+
+    # reads
+    def list_devices(self, tenant_id: str) -> list[ManagedDevice]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).list_devices()
+
+    def get_device(self, tenant_id: str, device_id: str) -> ManagedDevice:
+        with self.db.read() as conn:
+            device = MdmStore(conn, tenant_id).get_device(device_id)
+        if device is None:
+            raise NotFound(f"no managed device {device_id}")
+        return device
+
+    def device_by_aad_id(self, tenant_id: str, aad_device_id: str) -> ManagedDevice | None:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).device_by_aad_id(aad_device_id)
+
+    # compliance policies
+    def create_policy(
+        self,
+        tenant_id: str,
+        *,
+        odata_type: str,
+        display_name: str,
+        description: str,
+        threat_protection_enabled: bool,
+        required_level: ThreatLevel,
+    ) -> CompliancePolicy:
+        if odata_type not in POLICY_PLATFORMS:
+            raise InvalidInput(
+                f"@odata.type {odata_type!r} is not supported; use one of "
+                + ", ".join(POLICY_PLATFORMS),
+                field="@odata.type",
+            )
+        now = self.clock.now()
+        policy = CompliancePolicy(
+            new_id(),
+            odata_type,
+            display_name,
+            description,
+            threat_protection_enabled,
+            required_level,
+            now,
+            now,
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).add_policy(policy)
+        return policy
+
+    def update_policy(self, tenant_id: str, policy_id: str, **changes: Any) -> CompliancePolicy:
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            policy = s.get_policy(policy_id)
+            if policy is None:
+                raise NotFound(f"no compliance policy {policy_id}")
+            policy = replace(policy, **changes, modified_at=self.clock.now())
+            s.update_policy(policy)
+        self.reevaluate_all(tenant_id)
+        return policy
+
+    def delete_policy(self, tenant_id: str, policy_id: str) -> None:
+        with self.db.begin() as conn:
+            if not MdmStore(conn, tenant_id).delete_policy(policy_id):
+                raise NotFound(f"no compliance policy {policy_id}")
+        self.reevaluate_all(tenant_id)
+
+    def list_policies(self, tenant_id: str) -> list[CompliancePolicy]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).list_policies()
+
+    def get_policy(self, tenant_id: str, policy_id: str) -> CompliancePolicy:
+        with self.db.read() as conn:
+            policy = MdmStore(conn, tenant_id).get_policy(policy_id)
+        if policy is None:
+            raise NotFound(f"no compliance policy {policy_id}")
+        return policy
+
+    def assign(self, tenant_id: str, target_id: str, group_ids: list[str]) -> None:
+        """Replace the groups a compliance policy or configuration is assigned to."""
+        for group_id in group_ids:
+            self.directory.get_group(tenant_id, group_id)  # NotFound for a foreign group
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            if s.get_policy(target_id) is None and s.get_configuration(target_id) is None:
+                raise NotFound(f"no compliance policy or configuration {target_id}")
+            s.set_assignments(target_id, group_ids)
+        self.reevaluate_all(tenant_id)
+
+    # configurations
+    def upsert_onboarding_profile(
+        self, tenant_id: str, blob: dict[str, Any]
+    ) -> DeviceConfiguration:
+        """The MTD onboarding profile, filled in by the connector (one per tenant)."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            existing = s.configuration_of_type(ONBOARDING_PROFILE_TYPE)
+            if existing is not None:
+                settings = {**existing.settings, "advancedThreatProtectionOnboardingBlob": blob}
+                s.update_configuration(existing.id, settings=settings, modified_at=now)
+                return replace(existing, settings=settings, modified_at=now)
+            config = DeviceConfiguration(
+                id=new_id(),
+                odata_type=ONBOARDING_PROFILE_TYPE,
+                display_name="Threat defense onboarding",
+                settings={
+                    "advancedThreatProtectionOnboardingBlob": blob,
+                    "allowSampleSharing": True,
+                    "enableExpeditedTelemetryReporting": False,
+                },
+                created_at=now,
+                modified_at=now,
+            )
+            s.add_configuration(config)
+            return config
+
+    def list_configurations(self, tenant_id: str) -> list[DeviceConfiguration]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).list_configurations()
+
+    def get_configuration(self, tenant_id: str, config_id: str) -> DeviceConfiguration:
+        with self.db.read() as conn:
+            config = MdmStore(conn, tenant_id).get_configuration(config_id)
+        if config is None:
+            raise NotFound(f"no device configuration {config_id}")
+        return config
+
+    def update_configuration(
+        self, tenant_id: str, config_id: str, display_name: str | None, settings: dict[str, Any]
+    ) -> DeviceConfiguration:
+        config = self.get_configuration(tenant_id, config_id)
+        if "advancedThreatProtectionOnboardingBlob" in settings:
+            raise InvalidInput(
+                "advancedThreatProtectionOnboardingBlob is set by the threat-defense connector",
+                field="advancedThreatProtectionOnboardingBlob",
+            )
+        merged = {**config.settings, **settings}
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).update_configuration(
+                config_id,
+                settings=merged,
+                display_name=display_name or config.display_name,
+                modified_at=now,
+            )
+        return replace(
+            config,
+            settings=merged,
+            display_name=display_name or config.display_name,
+            modified_at=now,
+        )
+
+    def compliance_of(self, device: ManagedDevice) -> ComplianceResult | None:
+        return device.compliance
+
+
+def _validate_device(
+    platform: str, os_version: str, join_type: str | JoinType | None
+) -> tuple[Platform, JoinType | None]:
+    try:
+        plat = Platform(platform)
+    except ValueError:
+        raise InvalidInput(
+            f"platform must be one of {', '.join(p.value for p in Platform)}", field="platform"
+        ) from None
+    if not os_version:
+        raise InvalidInput("osVersion is required", field="osVersion")
+    if plat is Platform.WINDOWS:
+        if windows_release(os_version) is None:
+            raise InvalidInput(
+                "Windows devices must run Windows 10 or 11 (osVersion like 10, 11 or 10.0.22631)",
+                field="osVersion",
+            )
+        try:
+            join = JoinType(join_type or JoinType.AZURE_AD_JOINED)
+        except ValueError:
+            raise InvalidInput(
+                f"joinType must be one of {', '.join(j.value for j in JoinType)}",
+                field="joinType",
+            ) from None
+        return plat, join
+    if join_type and join_type != JoinType.AZURE_AD_REGISTERED:
+        raise InvalidInput("only Windows devices have a join type", field="joinType")
+    return plat, None

@@ -1,0 +1,476 @@
+"""MDM tables and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from stockade.core.model import Platform, ThreatLevel
+from stockade.mdm.model import (
+    CompliancePolicy,
+    ComplianceResult,
+    ComplianceState,
+    DeviceConfiguration,
+    EnrollmentToken,
+    JoinType,
+    ManagedDevice,
+    PolicyResult,
+    SettingResult,
+    SettingState,
+)
+from stockade.storage.database import TenantStore
+from stockade.storage.types import Json, UtcDateTime, metadata
+
+enrollment_tokens = Table(
+    "mdm_enrollment_tokens",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("use_count", Integer, nullable=False, default=0),
+)
+
+managed_devices = Table(
+    "mdm_managed_devices",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("azure_ad_device_id", String(36), nullable=False),
+    Column("device_name", String(200), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("os_version", String(64), nullable=False),
+    Column("join_type", String(32), nullable=True),
+    Column("user_id", String(36), nullable=False),
+    Column("user_principal_name", String(320), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("enrolled_at", UtcDateTime, nullable=False),
+    Column("last_sync_at", UtcDateTime, nullable=False),
+    Column("compliance_state", String(16), nullable=False),
+    Column("compliance", Json, nullable=True),
+    Column("threat_level", String(16), nullable=True),
+    Column("threat_sequence", BigInteger, nullable=False, default=0),
+    Column("threat_updated_at", UtcDateTime, nullable=True),
+    Index("ix_mdm_managed_devices_aad", "tenant_id", "azure_ad_device_id", unique=True),
+)
+
+compliance_policies = Table(
+    "mdm_compliance_policies",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("odata_type", String(100), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("threat_protection_enabled", Boolean, nullable=False),
+    Column("threat_protection_level", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+device_configurations = Table(
+    "mdm_device_configurations",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("odata_type", String(120), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+assignments = Table(
+    "mdm_assignments",
+    metadata,
+    Column("tenant_id", String(36), nullable=False, primary_key=True),
+    Column("target_id", String(36), primary_key=True),  # a policy or a configuration
+    Column("group_id", String(36), primary_key=True),
+)
+
+
+def result_to_json(result: ComplianceResult) -> dict[str, Any]:
+    return {
+        "state": result.state.value,
+        "reason": result.reason,
+        "policies": [
+            {
+                "id": p.policy_id,
+                "displayName": p.display_name,
+                "state": p.state.value,
+                "settings": [
+                    {
+                        "setting": s.setting,
+                        "state": s.state.value,
+                        "expected": s.expected,
+                        "actual": s.actual,
+                        "reason": s.reason,
+                    }
+                    for s in p.settings
+                ],
+            }
+            for p in result.policies
+        ],
+    }
+
+
+def result_from_json(raw: dict[str, Any]) -> ComplianceResult:
+    return ComplianceResult(
+        ComplianceState(raw["state"]),
+        tuple(
+            PolicyResult(
+                p["id"],
+                p["displayName"],
+                ComplianceState(p["state"]),
+                tuple(
+                    SettingResult(
+                        s["setting"],
+                        SettingState(s["state"]),
+                        s["expected"],
+                        s["actual"],
+                        s["reason"],
+                    )
+                    for s in p["settings"]
+                ),
+            )
+            for p in raw["policies"]
+        ),
+        raw["reason"],
+    )
+
+
+def _device(row: Any) -> ManagedDevice:
+    return ManagedDevice(
+        id=row["id"],
+        azure_ad_device_id=row["azure_ad_device_id"],
+        device_name=row["device_name"],
+        platform=Platform(row["platform"]),
+        os_version=row["os_version"],
+        join_type=JoinType(row["join_type"]) if row["join_type"] else None,
+        user_id=row["user_id"],
+        user_principal_name=row["user_principal_name"],
+        enrolled_at=row["enrolled_at"],
+        last_sync_at=row["last_sync_at"],
+        compliance_state=ComplianceState(row["compliance_state"]),
+        threat_level=ThreatLevel(row["threat_level"]) if row["threat_level"] else None,
+        threat_sequence=row["threat_sequence"],
+        threat_updated_at=row["threat_updated_at"],
+        compliance=result_from_json(row["compliance"]) if row["compliance"] else None,
+    )
+
+
+def find_device_credential(conn: Any, device_id: str) -> tuple[str, ManagedDevice, str] | None:
+    """Device credential lookup before the tenant is known: (tenant, device, secret digest)."""
+    row = (
+        conn.execute(select(managed_devices).where(managed_devices.c.id == device_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return row["tenant_id"], _device(row), row["secret_digest"]
+
+
+def find_enrollment_token(conn: Any, token_id: str) -> tuple[str, EnrollmentToken, str] | None:
+    row = (
+        conn.execute(select(enrollment_tokens).where(enrollment_tokens.c.id == token_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return row["tenant_id"], _enrollment_token(row), row["secret_digest"]
+
+
+def _enrollment_token(row: Any) -> EnrollmentToken:
+    return EnrollmentToken(
+        id=row["id"],
+        display_name=row["display_name"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        use_count=row["use_count"],
+    )
+
+
+class MdmStore(TenantStore):
+    # enrollment tokens
+    def add_enrollment_token(self, token: EnrollmentToken, secret_digest: str) -> None:
+        self.conn.execute(
+            insert(enrollment_tokens).values(
+                tenant_id=self.tenant_id,
+                id=token.id,
+                display_name=token.display_name,
+                secret_digest=secret_digest,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+                revoked_at=None,
+                use_count=0,
+            )
+        )
+
+    def count_enrollment_use(self, token_id: str) -> None:
+        self.conn.execute(
+            update(enrollment_tokens)
+            .where(
+                enrollment_tokens.c.tenant_id == self.tenant_id, enrollment_tokens.c.id == token_id
+            )
+            .values(use_count=enrollment_tokens.c.use_count + 1)
+        )
+
+    def list_enrollment_tokens(self) -> list[EnrollmentToken]:
+        q = select(enrollment_tokens).where(enrollment_tokens.c.tenant_id == self.tenant_id)
+        return [
+            _enrollment_token(r)
+            for r in self.conn.execute(q.order_by(enrollment_tokens.c.created_at)).mappings()
+        ]
+
+    def revoke_enrollment_token(self, token_id: str, at: datetime) -> bool:
+        result = self.conn.execute(
+            update(enrollment_tokens)
+            .where(
+                enrollment_tokens.c.tenant_id == self.tenant_id,
+                enrollment_tokens.c.id == token_id,
+                enrollment_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+        )
+        return result.rowcount > 0
+
+    # managed devices
+    def add_device(self, device: ManagedDevice, secret_digest: str) -> None:
+        self.conn.execute(
+            insert(managed_devices).values(
+                tenant_id=self.tenant_id,
+                id=device.id,
+                azure_ad_device_id=device.azure_ad_device_id,
+                device_name=device.device_name,
+                platform=device.platform.value,
+                os_version=device.os_version,
+                join_type=device.join_type.value if device.join_type else None,
+                user_id=device.user_id,
+                user_principal_name=device.user_principal_name,
+                secret_digest=secret_digest,
+                enrolled_at=device.enrolled_at,
+                last_sync_at=device.last_sync_at,
+                compliance_state=device.compliance_state.value,
+                compliance=None,
+                threat_level=None,
+                threat_sequence=0,
+                threat_updated_at=None,
+            )
+        )
+
+    def get_device(self, device_id: str) -> ManagedDevice | None:
+        row = (
+            self.conn.execute(
+                select(managed_devices).where(
+                    managed_devices.c.tenant_id == self.tenant_id, managed_devices.c.id == device_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _device(row) if row else None
+
+    def device_by_aad_id(self, aad_device_id: str) -> ManagedDevice | None:
+        row = (
+            self.conn.execute(
+                select(managed_devices).where(
+                    managed_devices.c.tenant_id == self.tenant_id,
+                    managed_devices.c.azure_ad_device_id == aad_device_id,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _device(row) if row else None
+
+    def list_devices(self) -> list[ManagedDevice]:
+        q = (
+            select(managed_devices)
+            .where(managed_devices.c.tenant_id == self.tenant_id)
+            .order_by(managed_devices.c.enrolled_at)
+        )
+        return [_device(r) for r in self.conn.execute(q).mappings()]
+
+    def update_device(self, device_id: str, **values: Any) -> None:
+        if "compliance" in values and isinstance(values["compliance"], ComplianceResult):
+            values["compliance"] = result_to_json(values["compliance"])
+        self.conn.execute(
+            update(managed_devices)
+            .where(managed_devices.c.tenant_id == self.tenant_id, managed_devices.c.id == device_id)
+            .values(**values)
+        )
+
+    # compliance policies
+    def add_policy(self, policy: CompliancePolicy) -> None:
+        self.conn.execute(
+            insert(compliance_policies).values(
+                tenant_id=self.tenant_id,
+                id=policy.id,
+                odata_type=policy.odata_type,
+                display_name=policy.display_name,
+                description=policy.description,
+                threat_protection_enabled=policy.device_threat_protection_enabled,
+                threat_protection_level=policy.device_threat_protection_required_security_level.value,
+                created_at=policy.created_at,
+                modified_at=policy.modified_at,
+            )
+        )
+
+    def update_policy(self, policy: CompliancePolicy) -> None:
+        self.conn.execute(
+            update(compliance_policies)
+            .where(
+                compliance_policies.c.tenant_id == self.tenant_id,
+                compliance_policies.c.id == policy.id,
+            )
+            .values(
+                display_name=policy.display_name,
+                description=policy.description,
+                threat_protection_enabled=policy.device_threat_protection_enabled,
+                threat_protection_level=policy.device_threat_protection_required_security_level.value,
+                modified_at=policy.modified_at,
+            )
+        )
+
+    def delete_policy(self, policy_id: str) -> bool:
+        self.conn.execute(
+            delete(assignments).where(
+                assignments.c.tenant_id == self.tenant_id, assignments.c.target_id == policy_id
+            )
+        )
+        result = self.conn.execute(
+            delete(compliance_policies).where(
+                compliance_policies.c.tenant_id == self.tenant_id,
+                compliance_policies.c.id == policy_id,
+            )
+        )
+        return result.rowcount > 0
+
+    def list_policies(self, group_ids: set[str] | None = None) -> list[CompliancePolicy]:
+        """Every policy, or only those assigned to one of `group_ids`."""
+        assigned = self._assignments()
+        q = select(compliance_policies).where(compliance_policies.c.tenant_id == self.tenant_id)
+        out = []
+        for r in self.conn.execute(q.order_by(compliance_policies.c.created_at)).mappings():
+            groups = tuple(assigned.get(r["id"], ()))
+            if group_ids is not None and not set(groups) & group_ids:
+                continue
+            out.append(
+                CompliancePolicy(
+                    id=r["id"],
+                    odata_type=r["odata_type"],
+                    display_name=r["display_name"],
+                    description=r["description"],
+                    device_threat_protection_enabled=r["threat_protection_enabled"],
+                    device_threat_protection_required_security_level=ThreatLevel(
+                        r["threat_protection_level"]
+                    ),
+                    created_at=r["created_at"],
+                    modified_at=r["modified_at"],
+                    group_ids=groups,
+                )
+            )
+        return out
+
+    def get_policy(self, policy_id: str) -> CompliancePolicy | None:
+        return next((p for p in self.list_policies() if p.id == policy_id), None)
+
+    # configurations
+    def add_configuration(self, config: DeviceConfiguration) -> None:
+        self.conn.execute(
+            insert(device_configurations).values(
+                tenant_id=self.tenant_id,
+                id=config.id,
+                odata_type=config.odata_type,
+                display_name=config.display_name,
+                settings=config.settings,
+                created_at=config.created_at,
+                modified_at=config.modified_at,
+            )
+        )
+
+    def update_configuration(self, config_id: str, **values: Any) -> None:
+        self.conn.execute(
+            update(device_configurations)
+            .where(
+                device_configurations.c.tenant_id == self.tenant_id,
+                device_configurations.c.id == config_id,
+            )
+            .values(**values)
+        )
+
+    def list_configurations(self, group_ids: set[str] | None = None) -> list[DeviceConfiguration]:
+        assigned = self._assignments()
+        q = select(device_configurations).where(device_configurations.c.tenant_id == self.tenant_id)
+        out = []
+        for r in self.conn.execute(q.order_by(device_configurations.c.created_at)).mappings():
+            groups = tuple(assigned.get(r["id"], ()))
+            if group_ids is not None and not set(groups) & group_ids:
+                continue
+            out.append(
+                DeviceConfiguration(
+                    id=r["id"],
+                    odata_type=r["odata_type"],
+                    display_name=r["display_name"],
+                    settings=dict(r["settings"]),
+                    created_at=r["created_at"],
+                    modified_at=r["modified_at"],
+                    group_ids=groups,
+                )
+            )
+        return out
+
+    def get_configuration(self, config_id: str) -> DeviceConfiguration | None:
+        return next((c for c in self.list_configurations() if c.id == config_id), None)
+
+    def configuration_of_type(self, odata_type: str) -> DeviceConfiguration | None:
+        return next((c for c in self.list_configurations() if c.odata_type == odata_type), None)
+
+    # assignments
+    def _assignments(self) -> dict[str, list[str]]:
+        q = select(assignments.c.target_id, assignments.c.group_id).where(
+            assignments.c.tenant_id == self.tenant_id
+        )
+        out: dict[str, list[str]] = {}
+        for target, group in self.conn.execute(q):
+            out.setdefault(target, []).append(group)
+        return out
+
+    def set_assignments(self, target_id: str, group_ids: Sequence[str]) -> None:
+        """Graph's `assign` action replaces the whole assignment list."""
+        self.conn.execute(
+            delete(assignments).where(
+                assignments.c.tenant_id == self.tenant_id, assignments.c.target_id == target_id
+            )
+        )
+        if group_ids:
+            self.conn.execute(
+                insert(assignments),
+                [
+                    {"tenant_id": self.tenant_id, "target_id": target_id, "group_id": g}
+                    for g in dict.fromkeys(group_ids)
+                ],
+            )

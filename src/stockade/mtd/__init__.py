@@ -1,0 +1,1 @@
+"""Threat defense: machines, onboarding, telemetry ingest, alerts and machine risk."""

@@ -1,0 +1,62 @@
+"""The composition root: builds every service from `Settings` and wires the bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stockade.access.posture import PostureSource
+from stockade.access.service import AccessService
+from stockade.bus import InProcessBus
+from stockade.bus.base import Bus
+from stockade.connector.service import ConnectorService
+from stockade.core.clock import Clock, SystemClock
+from stockade.detection.engine import DetectionEngine
+from stockade.detection.load import builtin_rules
+from stockade.directory.service import DirectoryService
+from stockade.mdm.service import MdmService
+from stockade.mtd.service import MtdService
+from stockade.settings import Settings
+from stockade.storage.database import Database
+from stockade.storage.migrate import upgrade
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: Bus
+    clock: Clock
+    directory: DirectoryService
+    mdm: MdmService
+    mtd: MtdService
+    access: AccessService
+    connector: ConnectorService
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+    ) -> Services:
+        db = Database(settings.effective_database_url)
+        if migrate:
+            upgrade(db)
+        bus = InProcessBus()
+        clock = clock or SystemClock()
+        public_url = settings.effective_public_url
+        directory = DirectoryService(db, clock)
+        rules = builtin_rules()
+        mtd = MtdService(
+            db,
+            bus,
+            clock,
+            directory,
+            DetectionEngine(rules.rules),
+            public_url,
+            max_batch_events=settings.max_batch_events,
+        )
+        mdm = MdmService(db, bus, clock, directory, public_url)
+        access = AccessService(db, bus, clock, directory, PostureSource(mdm, mtd))
+        connector = ConnectorService(db, bus, clock, mtd, mdm, access)
+        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector)
+
+    def close(self) -> None:
+        self.db.dispose()

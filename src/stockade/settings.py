@@ -1,0 +1,52 @@
+"""Configuration, read once from `STOCKADE_*` environment variables (or a `.env` file).
+
+No setting is required for the embedded default: SQLite in `./.stockade/`, in-process bus.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKADE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".stockade")
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at `<data_dir>/stockade.db` (WAL)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    """Base URL devices use to reach this server; empty means http://host:port."""
+
+    forward_auth_user_header: str = "X-Forwarded-User"
+    """Header carrying the signed-in user (UPN or id), set by the auth proxy in front."""
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+    """Only requests from these addresses may assert identity through headers."""
+
+    max_batch_events: int = 5000
+    max_batch_bytes: int = 5 * 1024 * 1024
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ip_network(part.strip(), strict=False) for part in value.split(",") if part]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stockade.db').as_posix()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,1 @@
+"""Fleet simulator and attack scenarios, driving Stockade through its real HTTP API."""

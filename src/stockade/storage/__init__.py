@@ -1,0 +1,1 @@
+"""Database engine, shared column types, migrations."""

@@ -1,0 +1,12 @@
+"""Every context's tables on one MetaData, for Alembic and test set-up."""
+
+from __future__ import annotations
+
+from stockade.access import store as _access  # noqa: F401
+from stockade.connector import store as _connector  # noqa: F401
+from stockade.directory import store as _directory  # noqa: F401
+from stockade.mdm import store as _mdm  # noqa: F401
+from stockade.mtd import store as _mtd  # noqa: F401
+from stockade.storage.types import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,1 @@
+"""Canonical event model and parsers (Sysmon / Windows field names)."""
