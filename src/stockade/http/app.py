@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
 
 from stockade import __version__
 from stockade.access.api import router as access_router
@@ -40,7 +39,6 @@ def create_app(services: Services) -> FastAPI:
             "Threat defense, device management and conditional access, joined. "
             "Resource and field names follow Microsoft Graph and the Defender API."
         ),
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.services = services

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 
 from stockade.core.errors import Forbidden, Unauthenticated
 from stockade.directory.model import AdminPrincipal, Permission
@@ -89,3 +90,14 @@ def route_auth(route: Any) -> list[str]:
 
     walk(route.dependant)
     return marks
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every API route of an app, looking inside included routers."""
+    out: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            out.extend(api_routes(list(inner.routes)))
+    return out

@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from stockade.sim.device import SimulatedDevice, StepFailed, expect
-from stockade.sim.fleet import CORPORATE_APPS, Tenant, bring_up, fleet_specs, provision
+from stockade.sim.fleet import (
+    CORPORATE_APPS,
+    Tenant,
+    admin_client,
+    bring_up,
+    fleet_specs,
+    provision,
+)
 from stockade.sim.scenario import attack_steps, benign_events
 
 
@@ -31,7 +38,10 @@ class Clocked:
 
     def say(self, text: str, style: str = "") -> None:
         self.console.print(
-            f"[dim]\\[{self.ms():8.1f} ms][/dim] {text}", style=style, highlight=False, soft_wrap=True
+            f"[dim]\\[{self.ms():8.1f} ms][/dim] {text}",
+            style=style,
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -71,7 +81,7 @@ def play(
     log = Clocked(console)
     app = CORPORATE_APPS[0]
     console.rule(f"Stockade demo — tenant {tenant_name}")
-    tenant = provision(base_url, tenant_name, admin_token)
+    tenant = provision(admin_client(base_url, admin_token), tenant_name)
     log.say(
         "tenant ready: connector on (Windows, Android, iOS), compliance 'machine risk at or "
         "under Medium', access policy 'require a compliant device' for " + ", ".join(CORPORATE_APPS)

@@ -35,10 +35,12 @@ def admin_client(base_url: str, token: str) -> httpx.Client:
     )
 
 
-def provision(base_url: str, tenant_name: str, admin_token: str, users: int = 10) -> Tenant:
+def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
     """Users, a group, the connector, one compliance policy per platform (threat level at or
-    under Medium), the onboarding profile and a "require compliant device" access policy."""
-    admin = admin_client(base_url, admin_token)
+    under Medium), the onboarding profile and a "require compliant device" access policy.
+
+    `admin` is an HTTP client carrying a GlobalAdministrator token of the tenant.
+    """
     group = expect(admin.post("/api/groups", json={"displayName": "Corporate users"}), 201)
     upns = []
     for i in range(users):
@@ -53,7 +55,9 @@ def provision(base_url: str, tenant_name: str, admin_token: str, users: int = 10
         expect(
             admin.post(
                 f"/api/groups/{group['id']}/members/$ref",
-                json={"@odata.id": f"{base_url}/api/directoryObjects/{user['id']}"},
+                json={
+                    "@odata.id": f"{str(admin.base_url).rstrip('/')}/api/directoryObjects/{user['id']}"
+                },
             ),
             204,
         )
