@@ -191,7 +191,7 @@ def compile_rule(rule: SigmaRule, source: str) -> CompiledRule:
         raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
     if rule.errors:
         raise rule.errors[0]
-    conditions = []
+    conditions: list[Predicate] = []
     for condition in rule.detection.parsed_condition:
         tree = condition.parse()
         if tree is None:
@@ -236,16 +236,13 @@ def _compile_or(node: ConditionOR) -> Predicate:
     groups: dict[tuple[str, bool], list[SigmaString]] = {}
     others: list[object] = []
     for arg in node.args:
-        strings = (
-            _string_values(arg.value)
-            if isinstance(arg, ConditionFieldEqualsValueExpression)
-            else None
-        )
-        if strings is None:
-            others.append(arg)
-        else:
-            values, cased = strings
-            groups.setdefault((arg.field, cased), []).extend(values)
+        if isinstance(arg, ConditionFieldEqualsValueExpression):
+            strings = _string_values(arg.value)
+            if strings is not None:
+                values, cased = strings
+                groups.setdefault((arg.field, cased), []).extend(values)
+                continue
+        others.append(arg)
     predicates = [
         _string_field_predicate(field, values, cased=cased)
         for (field, cased), values in groups.items()

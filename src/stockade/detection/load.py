@@ -44,7 +44,7 @@ def load_rule_text(text: str, source: str) -> RuleSet:
     rules: list[CompiledRule] = []
     problems: list[RuleProblem] = []
     try:
-        # Sigma's loader rejects duplicate keys, which plain YAML silently overwrites.
+        # Sigma's (safe) loader rejects duplicate keys, which plain YAML silently overwrites.
         documents = [doc for doc in yaml.load_all(text, Loader=SigmaYAMLLoader) if doc is not None]
     except yaml.YAMLError as error:
         return RuleSet((), (_yaml_problem(error, source),))
@@ -79,9 +79,9 @@ def load_rule_text(text: str, source: str) -> RuleSet:
     for rule in collection.rules:
         rule_id = str(rule.id) if rule.id is not None else None
         if rule.errors:
-            for error in rule.errors:
-                reported.add(id(error))
-                problems.append(_problem(source, rule_id, error))
+            for rule_error in rule.errors:
+                reported.add(id(rule_error))
+                problems.append(_problem(source, rule_id, rule_error))
             continue
         if isinstance(rule, SigmaCorrelationRule):
             problems.append(

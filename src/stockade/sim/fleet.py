@@ -43,6 +43,7 @@ def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
     """
     group = expect(admin.post("/api/groups", json={"displayName": "Corporate users"}), 201)
     upns = []
+    objects = f"{str(admin.base_url).rstrip('/')}/api/directoryObjects"
     for i in range(users):
         upn = f"user{i + 1:02d}@contoso.example"
         user = expect(
