@@ -22,8 +22,8 @@ tenant_app = typer.Typer(help="Tenants (operator commands, run on the server).")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(db_app, name="db")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()

@@ -60,7 +60,7 @@ def test_index_gives_the_same_result_as_testing_every_rule() -> None:
     engine = DetectionEngine(rules)
     event_ids: list[Any] = [None, 1, "1", 3, 4688, 99, "junk"]
     channels: list[Any] = [None, SYSMON_CHANNEL, SECURITY_CHANNEL, "Application"]
-    field_sets = [
+    field_sets: list[dict[str, Any]] = [
         {"Image": r"C:\x\cmd.exe"},
         {"DestinationPort": 4444},
         {"Image": r"C:\x\cmd.exe", "DestinationPort": "4444"},

@@ -10,7 +10,8 @@ import pytest
 
 from stockade.detection import CompiledRule, RuleSet, load_rule_paths
 
-SIGMA = Path("/work/shared/data/sigma")
+# ../shared/data beside the repository, as in CI
+SIGMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sigma"
 PROCESS_CREATION = SIGMA / "rules" / "windows" / "process_creation"
 PROCESS_CREATION_REGRESSION = SIGMA / "regression_data" / "rules" / "windows" / "process_creation"
 

@@ -247,11 +247,14 @@ def test_windows_release_refuses_other_strings(os_version: str) -> None:
     assert windows_release(os_version) is None
 
 
-@pytest.mark.xfail(
-    reason="_WINDOWS_VERSION uses match() with '$' and '\\d': a trailing newline and non-ASCII "
-    "digits pass; needs fullmatch() and [0-9]",
-    strict=True,
+@pytest.mark.parametrize(
+    "os_version",
+    [
+        "10\n",
+        "10.0.22631\n",
+        "10.0.\uff12\uff12\uff16\uff13\uff11",  # fullwidth digits
+        "10.0.\u0662\u0662\u0666\u0663\u0661",  # Arabic-Indic digits
+    ],
 )
-@pytest.mark.parametrize("os_version", ["10\n", "10.0.22631\n", "10.0.２２６３１", "10.0.٢٢٦٣١"])
 def test_windows_release_refuses_newlines_and_non_ascii_digits(os_version: str) -> None:
     assert windows_release(os_version) is None

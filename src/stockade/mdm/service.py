@@ -34,7 +34,7 @@ ENROLLMENT_PREFIX = "set"
 DEVICE_PREFIX = "sdv"
 CHECK_IN_SECONDS = 900
 
-_WINDOWS_VERSION = re.compile(r"^(10|11)(\.0(\.\d+){0,2})?$")
+_WINDOWS_VERSION = re.compile(r"(10|11)(\.0(\.[0-9]+){0,2})?")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def windows_release(os_version: str) -> str | None:
 
     Windows 11 still reports a 10.0 kernel version; builds 22000 and later are Windows 11.
     """
-    if not _WINDOWS_VERSION.match(os_version):
+    if not _WINDOWS_VERSION.fullmatch(os_version):
         return None
     parts = os_version.split(".")
     if parts[0] == "11":

@@ -56,9 +56,7 @@ def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
         expect(
             admin.post(
                 f"/api/groups/{group['id']}/members/$ref",
-                json={
-                    "@odata.id": f"{str(admin.base_url).rstrip('/')}/api/directoryObjects/{user['id']}"
-                },
+                json={"@odata.id": f"{objects}/{user['id']}"},
             ),
             204,
         )

@@ -62,7 +62,9 @@ def _validate(value: Any) -> str | None:
     if event_id is None:
         return "missing required field 'EventID'"
     if isinstance(event_id, bool) or not (
-        isinstance(event_id, int) or (isinstance(event_id, str) and event_id.isdigit())
+        isinstance(event_id, int)
+        # isascii: str.isdigit() also accepts superscripts and other scripts' digits
+        or (isinstance(event_id, str) and event_id.isascii() and event_id.isdigit())
     ):
         return f"'EventID' must be an integer, got {event_id!r}"
     for key, item in value.items():
