@@ -19,7 +19,9 @@ def alembic_config(db: Database) -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Every branch to its newest revision: contexts add migrations on branches of their own
+    (down_revision "0001"), so parallel work never fights over one chain."""
     command.upgrade(alembic_config(db), revision)
 
 
