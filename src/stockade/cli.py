@@ -76,7 +76,7 @@ def tenant_create(
 
     services = Services.build(Settings())
     try:
-        tenant, issued = services.directory.create_tenant(name)
+        tenant, issued = services.directory.create_tenant(name, token_name=token_name)
     except StockadeError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(2) from None

@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     )
     """Only requests from these addresses may assert identity through headers."""
 
+    forward_auth_mfa_header: str = "X-Stockade-MFA"
+    """Set to `true` by a trusted auth proxy when the user performed multi-factor auth."""
+    jwt_jwks_url: str = ""
+    """When set, forward auth and the decision API also accept a bearer JWT verified with
+    these keys; the user comes from `jwt_user_claim`, MFA from `amr` containing `mfa`."""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_user_claim: str = "preferred_username"
+    signin_retention_days: int = Field(30, ge=1, le=3650)
+
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 

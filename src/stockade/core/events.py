@@ -44,3 +44,16 @@ class AccessPolicyChanged(DomainEvent):
     """Access: policies were created, changed or removed."""
 
     policy_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryChanged(DomainEvent):
+    """Directory: users, groups, memberships, roles or device registrations changed."""
+
+    object_id: str
+    change: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedLocationsChanged(DomainEvent):
+    """Access: named locations were created, changed or removed."""

@@ -216,6 +216,7 @@ class MtdService:
         touched: list[Alert] = []
         with self.db.begin() as conn:
             s = MtdStore(conn, tenant_id)
+            s.lock_machine(machine.id)
             for rule_id, matched in hits.items():
                 rule = infos[rule_id]
                 first = min(r["event_time"] for r in matched)
@@ -331,6 +332,7 @@ class MtdService:
             alert = s.get_alert(alert_id)
             if alert is None:
                 raise NotFound(f"no alert {alert_id}")
+            s.lock_machine(alert.machine_id)
             s.update_alert(
                 alert_id,
                 status=status.value,
