@@ -376,12 +376,6 @@ def forward_auth(
     otherwise), 401 when no user is asserted. Fails closed when no decision can be computed,
     unless the tenant set the app to fail open."""
     settings = s.settings
-    tenant_id = s.tenant_ids.get(tenant)
-    if tenant_id is None:
-        found = s.directory.find_tenant(tenant)
-        if found is None:
-            raise NotFound(f"no tenant {tenant!r}")
-        tenant_id = s.tenant_ids[tenant] = found.id
     app_id = app or request.headers.get("x-forwarded-host") or ""
     if not app_id:
         raise InvalidInput("no application: pass ?app= or X-Forwarded-Host", status=400)
@@ -405,11 +399,17 @@ def forward_auth(
         client_app_type=client_type,
         mfa_satisfied=identity.mfa,
     )
+    tenant_id = s.tenant_ids.get(tenant)
     try:
+        if tenant_id is None:
+            found = s.directory.find_tenant(tenant)
+            if found is None:
+                raise NotFound(f"no tenant {tenant!r}")
+            tenant_id = s.tenant_ids[tenant] = found.id
         result = s.access.decide(tenant_id, signin)
     except SQLAlchemyError:
         log.exception("no access decision for %s on %s", identity.user_ref, app_id)
-        if s.access.is_fail_open(tenant_id, app_id):
+        if tenant_id is not None and s.access.is_fail_open(tenant_id, app_id):
             s.access.metrics.fail_open += 1
             return Response(status_code=200, headers={"X-Stockade-Decision": "fail-open"})
         s.access.metrics.fail_closed += 1

@@ -38,6 +38,7 @@ from stockade.core.events import (
     AccessPolicyChanged,
     DeviceComplianceChanged,
     DirectoryChanged,
+    MachineAlertsChanged,
     MachineRiskChanged,
     NamedLocationsChanged,
 )
@@ -110,6 +111,7 @@ class AccessService:
         self._lock = threading.Lock()
         for event_type in (
             MachineRiskChanged,
+            MachineAlertsChanged,
             DeviceComplianceChanged,
             AccessPolicyChanged,
             DirectoryChanged,
@@ -205,7 +207,7 @@ class AccessService:
             and c.device_filter is None
         )
         if blocks_everyone and not confirmed:
-            raise Conflict(LOCKOUT_REFUSAL, code="lockout")
+            raise Conflict(LOCKOUT_REFUSAL, conflict="lockout")
 
     def create_classic_policy(self, tenant_id: str, connector_id: str) -> AccessPolicy:
         """The connector's classic policy: devices must be registered to reach threat defense.

@@ -26,7 +26,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
         "detail": detail,
         "code": code,
     }
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body.update({k: v for k, v in extra.items() if v is not None and k not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
         orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from stockade.bus.base import Bus
 from stockade.core.clock import Clock
 from stockade.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from stockade.core.events import MachineRiskChanged
+from stockade.core.events import MachineAlertsChanged, MachineRiskChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
 from stockade.core.model import RiskScore
 from stockade.detection.engine import DetectionEngine
@@ -249,6 +249,7 @@ class MtdService:
                 s.add_evidence(alert.id, [r["id"] for r in matched])
                 touched.append(alert)
             changed = self._recompute_risk(s, machine.id)
+        self._publish_alerts(tenant_id, machine)
         if changed:
             self._publish_risk(tenant_id, changed[0], changed[1])
             risk = changed[0].risk_score
@@ -265,6 +266,16 @@ class MtdService:
         sequence = machine.risk_sequence + 1
         s.update_machine(machine_id, risk_score=risk.value, risk_sequence=sequence)
         return replace(machine, risk_score=risk, risk_sequence=sequence), machine.risk_score
+
+    def _publish_alerts(self, tenant_id: str, machine: Machine) -> None:
+        self.bus.publish(
+            MachineAlertsChanged(
+                tenant_id=tenant_id,
+                occurred_at=self.clock.now(),
+                machine_id=machine.id,
+                device_id=machine.aad_device_id,
+            )
+        )
 
     def _publish_risk(self, tenant_id: str, machine: Machine, previous: RiskScore | None) -> None:
         self.bus.publish(
@@ -340,6 +351,9 @@ class MtdService:
                 resolved_at=now if status is AlertStatus.RESOLVED else None,
             )
             changed = self._recompute_risk(s, alert.machine_id)
+            machine = s.get_machine(alert.machine_id)
+        assert machine is not None
+        self._publish_alerts(tenant_id, machine)
         if changed:
             self._publish_risk(tenant_id, changed[0], changed[1])
         return self.get_alert(tenant_id, alert_id, with_evidence=False)
