@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import Any, NamedTuple
 
 from stockade.access.device_filter import DeviceFilter
 
@@ -149,6 +150,7 @@ class DevicePosture:
     active_alerts: tuple[AlertSummary, ...] = ()
     extension_attributes: dict[str, str] = field(default_factory=dict, compare=False)
 
+    @cached_property
     def filter_properties(self) -> dict[str, Any]:
         """The device as Entra's filter-for-devices rule language sees it."""
         return {
@@ -183,8 +185,9 @@ class SignInRequest:
     """The client app is protected by an app protection policy (reported by the caller)."""
 
 
-@dataclass(frozen=True)
-class PolicyOutcome:
+class PolicyOutcome(NamedTuple):
+    """One policy's result for one sign-in (a tuple: decisions build a hundred of these)."""
+
     policy_id: str
     display_name: str
     result: PolicyResult

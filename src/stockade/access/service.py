@@ -11,7 +11,7 @@ from ipaddress import ip_address
 from typing import Any
 
 from stockade.access.cache import DecisionCache
-from stockade.access.evaluate import evaluate_access, first_unmatched_condition
+from stockade.access.evaluate import PolicySet, first_unmatched_condition
 from stockade.access.model import (
     THREAT_DEFENSE_APP,
     AccessPolicy,
@@ -105,7 +105,7 @@ class AccessService:
         self.retention = timedelta(days=signin_retention_days)
         self.cache: DecisionCache[AccessResult] = DecisionCache()
         self.metrics = Metrics()
-        self._policies: dict[str, tuple[list[AccessPolicy], list[NamedLocation]]] = {}
+        self._policies: dict[str, tuple[list[AccessPolicy], list[NamedLocation], PolicySet]] = {}
         self._fail_open: dict[str, set[str]] = {}
         self._last_purge = 0.0
         self._lock = threading.Lock()
@@ -183,12 +183,16 @@ class AccessService:
     def list_policies(self, tenant_id: str) -> list[AccessPolicy]:
         return list(self._policy_set(tenant_id)[0])
 
-    def _policy_set(self, tenant_id: str) -> tuple[list[AccessPolicy], list[NamedLocation]]:
+    def _policy_set(
+        self, tenant_id: str
+    ) -> tuple[list[AccessPolicy], list[NamedLocation], PolicySet]:
+        """The tenant's policies, compiled once and kept until a policy or location changes."""
         cached = self._policies.get(tenant_id)
         if cached is None:
             with self.db.read() as conn:
                 s = AccessStore(conn, tenant_id)
-                cached = (s.list_policies(), s.list_locations())
+                policies = s.list_policies()
+                cached = (policies, s.list_locations(), PolicySet(policies))
             self._policies[tenant_id] = cached
         return cached
 
@@ -335,7 +339,7 @@ class AccessService:
             decision = Decision(False, AccessStatus.FAILURE, (), (reason,))
             user_id, upn = None, signin.user_ref
         else:
-            decision = evaluate_access(request, self._policy_set(tenant_id)[0])
+            decision = self._policy_set(tenant_id)[2].evaluate(request)
             user_id, upn = request.user_id, request.user_principal_name
         signin_id = self._log(tenant_id, user_id, upn, signin, device, decision)
         result = AccessResult(decision, signin_id, upn, device.device_name if device else None)
@@ -349,10 +353,10 @@ class AccessService:
         """Simulate a sign-in without logging it: which policies apply, with their controls,
         and for each that does not, the first condition that did not match."""
         request, device = self._request(tenant_id, signin)
-        policies = self._policy_set(tenant_id)[0]
+        policies, _, policy_set = self._policy_set(tenant_id)
         if request is None:
             raise NotFound(f"no enabled user {signin.user_ref!r} in this tenant", field="user")
-        decision = evaluate_access(request, policies)
+        decision = policy_set.evaluate(request)
         by_id = {p.id: p for p in policies}
         applied, not_applied = [], []
         for outcome in decision.policies:
@@ -404,7 +408,7 @@ class AccessService:
             tenant_id, user.id, device.azure_ad_device_id if device else None
         )
         roles = self.directory.role_ids_of(tenant_id, user.id)
-        policies, locations = self._policy_set(tenant_id)
+        policies, locations, _ = self._policy_set(tenant_id)
         location_ids, unknown, trusted = _locate(signin.client_ip, locations, policies)
         return (
             SignInRequest(
