@@ -39,12 +39,16 @@ def make_policies(n: int, rng: random.Random) -> list[AccessPolicy]:
         if kind == 1:
             conditions["platforms"] = {"includePlatforms": [rng.choice(PLATFORMS)]}
         if kind == 2:
-            conditions["locations"] = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+            conditions["locations"] = {
+                "includeLocations": ["All"],
+                "excludeLocations": ["AllTrusted"],
+            }
         if kind == 3:
             conditions["devices"] = {
                 "deviceFilter": {
                     "mode": "exclude",
-                    "rule": 'device.trustType -eq "ServerAd" -or device.extensionAttribute1 -eq "kiosk"',
+                    "rule": 'device.trustType -eq "ServerAd" '
+                    '-or device.extensionAttribute1 -eq "kiosk"',
                 }
             }
         controls = [["compliantDevice"], ["mfa"], ["compliantDevice", "domainJoinedDevice"]][i % 3]
@@ -52,7 +56,9 @@ def make_policies(n: int, rng: random.Random) -> list[AccessPolicy]:
             controls = ["block"]
             conditions["users"] = {"includeGroups": [rng.choice(GROUPS)]}
             conditions["applications"] = {"includeApplications": rng.sample(APPS, 2)}
-        state = ["enabled", "enabled", "enabled", "enabledForReportingButNotEnforced", "disabled"][i % 5]
+        state = ["enabled", "enabled", "enabled", "enabledForReportingButNotEnforced", "disabled"][
+            i % 5
+        ]
         definition = {
             "displayName": f"policy {i}",
             "state": state,
@@ -113,7 +119,8 @@ def main() -> None:
     timings.sort()
     p99 = timings[int(0.99 * (len(timings) - 1))]
     print(f"policy evaluation: {args.policies} policies, {args.devices} devices, in process")
-    print(f"  p50 {statistics.median(timings):6.1f} µs   p99 {p99:6.1f} µs   max {timings[-1]:6.1f} µs")
+    p50 = statistics.median(timings)
+    print(f"  p50 {p50:6.1f} µs   p99 {p99:6.1f} µs   max {timings[-1]:6.1f} µs")
     print(f"  denied {denied} of {len(requests)}")
 
 

@@ -3,7 +3,6 @@ identity providers, the sign-in log, forward auth and metrics."""
 
 from __future__ import annotations
 
-import html
 import logging
 from datetime import datetime
 from ipaddress import ip_network
@@ -13,13 +12,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
-from stockade.access.identity import Identity, from_trusted_proxy
-from stockade.access.model import ClientAppType, Decision, NamedLocation
+from stockade.access.forward_auth import read, respond
+from stockade.access.model import ClientAppType, NamedLocation
 from stockade.access.policy_json import policy_json
 from stockade.access.service import AccessResult, SignIn
-from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
+from stockade.core.errors import InvalidInput, NotFound
 from stockade.directory.model import AdminPrincipal, Permission
 from stockade.http.auth import public, require, services
 from stockade.http.problems import PROBLEM
@@ -375,41 +374,18 @@ def forward_auth(
     Envoy `ext_authz`: 200 allows, 403 denies (an HTML page for browsers, problem+json
     otherwise), 401 when no user is asserted. Fails closed when no decision can be computed,
     unless the tenant set the app to fail open."""
-    settings = s.settings
-    app_id = app or request.headers.get("x-forwarded-host") or ""
-    if not app_id:
-        raise InvalidInput("no application: pass ?app= or X-Forwarded-Host", status=400)
-    trusted = from_trusted_proxy(
-        request.client.host if request.client else None, settings.trusted_proxies
-    )
-    identity = _identity(request, s, trusted)
-    accept = request.headers.get("accept", "")
-    client_type = (request.headers.get("x-stockade-client-app-type") if trusted else None) or (
-        ClientAppType.BROWSER.value
-        if "text/html" in accept
-        else ClientAppType.MOBILE_AND_DESKTOP.value
-    )
-    signin = SignIn(
-        user_ref=identity.user_ref,
-        app_id=app_id,
-        device_token=request.headers.get("x-stockade-device")
-        or request.cookies.get("stockade_device"),
-        client_ip=(request.headers.get("x-real-ip") if trusted else None)
-        or (request.client.host if request.client else None),
-        client_app_type=client_type,
-        mfa_satisfied=identity.mfa,
-    )
-    tenant_id = s.tenant_ids.get(tenant)
+    tenant_ref, signin = read(request, s)
+    tenant_id = s.tenant_ids.get(tenant_ref)
     try:
         if tenant_id is None:
-            found = s.directory.find_tenant(tenant)
+            found = s.directory.find_tenant(tenant_ref)
             if found is None:
-                raise NotFound(f"no tenant {tenant!r}")
-            tenant_id = s.tenant_ids[tenant] = found.id
+                raise NotFound(f"no tenant {tenant_ref!r}")
+            tenant_id = s.tenant_ids[tenant_ref] = found.id
         result = s.access.decide(tenant_id, signin)
     except SQLAlchemyError:
-        log.exception("no access decision for %s on %s", identity.user_ref, app_id)
-        if tenant_id is not None and s.access.is_fail_open(tenant_id, app_id):
+        log.exception("no access decision for %s on %s", signin.user_ref, signin.app_id)
+        if tenant_id is not None and s.access.is_fail_open(tenant_id, signin.app_id):
             s.access.metrics.fail_open += 1
             return Response(status_code=200, headers={"X-Stockade-Decision": "fail-open"})
         s.access.metrics.fail_closed += 1
@@ -426,46 +402,7 @@ def forward_auth(
             media_type=PROBLEM,
             headers={"X-Stockade-Decision": "fail-closed"},
         )
-    headers = {
-        "X-Stockade-Decision": "allow" if result.decision.allowed else "deny",
-        "X-Stockade-Signin-Id": result.signin_id,
-        "Cache-Control": "no-store",
-    }
-    if result.decision.allowed:
-        headers["X-Stockade-User"] = result.user_principal_name or ""
-        return Response(status_code=200, headers=headers)
-    if result.decision.requirements:
-        headers["X-Stockade-Requirements"] = ",".join(result.decision.requirements)
-    if "text/html" in accept:
-        return HTMLResponse(deny_page(result), status_code=403, headers=headers)
-    body = {
-        "type": "urn:stockade:problem:access_denied",
-        "title": "Access denied",
-        "status": 403,
-        "detail": "; ".join(result.decision.reasons),
-        "code": "access_denied",
-        "signInId": result.signin_id,
-        "reasons": list(result.decision.reasons),
-        "requirements": list(result.decision.requirements),
-        "details": list(result.decision.details),
-    }
-    return Response(orjson.dumps(body, default=str), 403, headers=headers, media_type=PROBLEM)
-
-
-def _identity(request: Request, s: Services, trusted: bool) -> Identity:
-    settings = s.settings
-    auth = request.headers.get("authorization", "")
-    if s.jwt is not None and auth.lower().startswith("bearer "):
-        return s.jwt.verify(auth[7:].strip())
-    user = request.headers.get(settings.forward_auth_user_header) if trusted else None
-    if not user:
-        raise Unauthenticated(
-            f"no signed-in user: the proxy must set {settings.forward_auth_user_header}"
-            + ("" if trusted else " and call from a trusted proxy address")
-            + (" or send a bearer JWT" if s.jwt is not None else "")
-        )
-    mfa = request.headers.get(settings.forward_auth_mfa_header, "").lower() == "true"
-    return Identity(user, mfa, "header")
+    return respond(result, request.headers.get("accept", ""))
 
 
 @router.get("/metrics", dependencies=[public("Prometheus scrape: counters only, no tenant data")])
@@ -491,53 +428,3 @@ def metrics(s: Services = Depends(services)) -> PlainTextResponse:
         f"stockade_bus_handler_failures_total {s.bus.failures}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-
-def deny_page(result: AccessResult) -> str:
-    """A short page a person can act on: which device, what is wrong, what to do."""
-    decision: Decision = result.decision
-    device = result.device_name or "this device (not enrolled, or no device token)"
-    what: list[str] = []
-    todo = "Contact your IT help desk and quote the reference below."
-    if "mfa" in decision.requirements or any(
-        r.startswith("authenticationStrength") for r in decision.requirements
-    ):
-        what.append("This app needs multi-factor authentication.")
-        todo = "Sign in again and complete multi-factor authentication."
-    for detail in decision.details:
-        control = detail.get("control")
-        if control == "block":
-            what.append(f"Policy “{detail['policy']}” blocks this app.")
-        elif control in ("compliantApplication", "approvedApplication"):
-            what.append("This app must be opened from an app protected by your organisation.")
-        elif control == "domainJoinedDevice":
-            what.append("This app needs a hybrid-joined work device.")
-        elif control == "compliantDevice" and "complianceState" not in detail:
-            what.append("This app needs a managed, compliant device.")
-            todo = "Open this app from your enrolled work device."
-        elif control == "compliantDevice":
-            level = detail.get("threatLevel")
-            alerts = detail.get("alerts") or []
-            if level and level != "secured":
-                what.append(f"Threat level {level.capitalize()}: {len(alerts)} active alert(s).")
-                todo = (
-                    "Disconnect the device from the network if you can, and contact your "
-                    "security team. Access returns by itself once the alerts are resolved."
-                )
-            for setting in detail.get("settings", []):
-                what.append(f"{setting['policy']}: {setting['reason']}.")
-    if not what:
-        what = list(decision.reasons)
-    items = "".join(f"<li>{html.escape(w)}</li>" for w in dict.fromkeys(what))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Access blocked</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;
-padding:0 1rem;color:#222}} h1{{color:#a4262c}}
-code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
-<body><h1>Access blocked</h1>
-<p>You cannot reach this app from <strong>{html.escape(device)}</strong> right now.</p>
-<h2>What is wrong</h2><ul>{items}</ul>
-<h2>What to do</h2><p>{html.escape(todo)}</p>
-<p><small>Reference: <code>{html.escape(result.signin_id)}</code></small></p>
-</body></html>"""

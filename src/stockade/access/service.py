@@ -325,13 +325,11 @@ class AccessService:
         requests are answered from the cache until an event invalidates it; those answers
         repeat a logged decision and are counted, not logged again.
         """
-        key = _cache_key(signin)
+        key = cache_key(signin)
         if use_cache:
-            hit = self.cache.get(tenant_id, key)
+            hit = self.cached_decision(tenant_id, key)
             if hit is not None:
-                self.metrics.decisions += 1
-                self.metrics.denied += 0 if hit.decision.allowed else 1
-                return replace(hit, cached=True)
+                return hit
         generation = self.cache.generation(tenant_id)
         request, device = self._request(tenant_id, signin)
         if request is None:
@@ -348,6 +346,14 @@ class AccessService:
         if use_cache:
             self.cache.put(tenant_id, key, result, generation)
         return result
+
+    def cached_decision(self, tenant_id: str, key: tuple[Any, ...]) -> AccessResult | None:
+        hit = self.cache.get(tenant_id, key)
+        if hit is None:
+            return None
+        self.metrics.decisions += 1
+        self.metrics.denied += 0 if hit.decision.allowed else 1
+        return replace(hit, cached=True)
 
     def what_if(self, tenant_id: str, signin: SignIn) -> dict[str, Any]:
         """Simulate a sign-in without logging it: which policies apply, with their controls,
@@ -493,7 +499,7 @@ def _parse(raw: dict[str, Any], *, partial: bool = False) -> tuple[dict[str, Any
         raise InvalidInput(f"invalid policy: {exc}", errors=exc.errors, fields=fields) from None
 
 
-def _cache_key(s: SignIn) -> tuple[Any, ...]:
+def cache_key(s: SignIn) -> tuple[Any, ...]:
     token = hashlib.sha256(s.device_token.encode()).hexdigest() if s.device_token else None
     return (
         s.user_ref.lower(),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from stockade import __version__
 from stockade.access.api import router as access_router
+from stockade.access.forward_auth import ForwardAuthFastPath
 from stockade.connector.api import router as connector_router
 from stockade.directory.api import router as directory_router
 from stockade.http import problems
@@ -43,6 +44,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    app.add_middleware(ForwardAuthFastPath, services=services)
     for router in (
         health,
         directory_router,
