@@ -66,7 +66,10 @@ class Services:
             PostureSource(mdm, mtd),
             signin_retention_days=settings.signin_retention_days,
         )
-        connector = ConnectorService(db, bus, clock, mtd, mdm, access)
+        connector = ConnectorService(db, bus, clock, mtd, mdm, access, directory)
+        # the classic rule asks whichever deployment holds the directory (a late-bound hook:
+        # threat defense cannot import the connector that joins it to device management)
+        mtd.registration = connector.device_registered
         verifier = (
             JwtVerifier(
                 settings.jwt_jwks_url,

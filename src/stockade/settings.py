@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     jwt_user_claim: str = "preferred_username"
     signin_retention_days: int = Field(30, ge=1, le=3650)
 
+    partner_heartbeat_seconds: float = Field(60.0, gt=0)
+    """How often threat defense tells a linked device management deployment it is alive."""
+    partner_sync_hours: float = Field(24.0, gt=0)
+    """How often every machine's level is pushed again, repairing anything missed."""
+
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 

@@ -33,6 +33,9 @@ class Connector:
     unresponsiveness_threshold_days: int
     last_heartbeat: datetime | None
     created_at: datetime
+    remote: bool = False
+    """A partner in another deployment (or another product) that pushes over the partner API;
+    the built-in partner is this deployment's own threat defense."""
 
     def enabled_for(self, platform: Platform) -> bool:
         return {
@@ -66,3 +69,19 @@ def platform_of(os_platform: str) -> Platform | None:
     if lowered in {"ios", "ipados"}:
         return Platform.IOS
     return None
+
+
+@dataclass(frozen=True)
+class PartnerLink:
+    """Threat defense side: where this tenant's device management lives, in another
+    deployment, and the connector credential it gave us."""
+
+    mdm_url: str
+    connector_id: str
+    secret: str
+    created_at: datetime
+    last_push_at: datetime | None = None
+    last_error: str | None = None
+
+    def __repr__(self) -> str:  # keep the secret out of logs
+        return f"PartnerLink(mdm_url={self.mdm_url!r}, connector_id={self.connector_id!r})"

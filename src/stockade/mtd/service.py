@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from stockade.bus.base import Bus
@@ -83,6 +84,9 @@ class MtdService:
         self.engine = engine
         self.public_url = public_url
         self.max_batch_events = max_batch_events
+        self.registration: Callable[[str, str], bool] = directory.is_device_registered
+        """Whether a device is registered (the classic rule); the composition root points it
+        at the connector when the directory lives in another deployment."""
 
     # onboarding
     def onboarding_package(self, tenant_id: str) -> OnboardingPackage:
@@ -155,7 +159,7 @@ class MtdService:
         return machine, sensor
 
     def _require_registered(self, tenant_id: str, device_id: str) -> None:
-        if not self.directory.is_device_registered(tenant_id, device_id):
+        if not self.registration(tenant_id, device_id):
             raise Forbidden(
                 f"device {device_id} is not registered (or is disabled) in the directory; "
                 "the classic access policy requires registration before a device may talk to "
