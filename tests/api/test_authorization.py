@@ -120,6 +120,11 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ),
     ("GET", "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}", None),
     (
+        "GET",
+        "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/deviceStatuses",
+        None,
+    ),
+    (
         "PATCH",
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}",
         {"displayName": "x"},

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from collections import Counter
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query
+from fastapi import Body as JsonBody
+from pydantic import Field, StrictBool, StrictInt
 
 from stockade.core.errors import InvalidInput
-from stockade.core.model import ThreatLevel
+from stockade.core.model import Platform, ThreatLevel
 from stockade.directory.model import AdminPrincipal, Permission
 from stockade.http.auth import bearer, device, public, require, services
 from stockade.http.schema import Body, collection
+from stockade.mdm.catalog import POLICY_TYPES, SETTINGS, Kind
 from stockade.mdm.model import (
+    OPERATING_SYSTEMS,
     CompliancePolicy,
     ComplianceResult,
+    ComplianceState,
     DeviceConfiguration,
     ManagedDevice,
 )
+from stockade.mdm.service import policy_body
 from stockade.services import Services
 
 router = APIRouter(prefix="/api", tags=["device management"])
@@ -73,23 +80,66 @@ def managed_device_json(d: ManagedDevice) -> dict[str, Any]:
         "deviceThreatLevel": d.threat_level.value if d.threat_level else None,
         "partnerReportedThreatState": _PARTNER_STATE[d.threat_level],
         "threatLevelUpdatedDateTime": d.threat_updated_at,
+        "managementState": d.management_state,
+        "isEncrypted": d.facts.get("isEncrypted"),
+        "jailBroken": _tri(d.facts.get("jailBroken")),
+        "deviceHealthAttestationState": {
+            "secureBoot": _enabled(d.facts.get("secureBootEnabled")),
+            "bitLockerStatus": _enabled(d.facts.get("bitLockerEnabled")),
+            "codeIntegrity": _enabled(d.facts.get("codeIntegrityEnabled")),
+            "tpmVersion": "present" if d.facts.get("tpmPresent") else None,
+        },
+        "windowsProtectionState": {
+            "malwareProtectionEnabled": d.facts.get("defenderEnabled"),
+            "realTimeProtectionEnabled": d.facts.get("realTimeProtectionEnabled"),
+            "signatureUpdateOverdue": d.facts.get("signatureUpdateOverdue"),
+        },
+        "deviceFacts": d.facts,
     }
 
 
+def _tri(value: Any) -> str:
+    return "Unknown" if value is None else ("True" if value else "False")
+
+
+def _enabled(value: Any) -> str | None:
+    return None if value is None else ("enabled" if value else "disabled")
+
+
 def policy_json(p: CompliancePolicy) -> dict[str, Any]:
+    """Graph's shape: every property of the type (unset ones at their "not configured" value),
+    plus `unsupportedSettings`, the settings imported anyway and not evaluated."""
+    body = policy_body(p)
+    defaults = {name: _not_configured(name) for name in sorted(POLICY_TYPES[p.odata_type][1])}
     return {
         "@odata.type": p.odata_type,
         "id": p.id,
         "displayName": p.display_name,
         "description": p.description,
-        "deviceThreatProtectionEnabled": p.device_threat_protection_enabled,
-        "deviceThreatProtectionRequiredSecurityLevel": (
-            p.device_threat_protection_required_security_level.value
-        ),
         "createdDateTime": p.created_at,
         "lastModifiedDateTime": p.modified_at,
+        "version": p.version,
+        **defaults,
+        **{k: v for k, v in body.items() if k in defaults},
+        "scheduledActionsForRule": body["scheduledActionsForRule"],
+        "unsupportedSettings": [
+            {"setting": k, "value": v, "state": "notEvaluated"} for k, v in p.unsupported.items()
+        ],
         "assignments": _assignments(p.id, p.group_ids),
     }
+
+
+def _not_configured(name: str) -> Any:
+    spec = SETTINGS[name]
+    if spec.kind in (Kind.REQUIRE, Kind.SWITCH):
+        return False
+    if spec.kind is Kind.THREAT_LEVEL:
+        return "unavailable"
+    if spec.kind is Kind.PASSWORD_TYPE:
+        return "deviceDefault"
+    if spec.kind is Kind.EVALUATION_TYPE:
+        return "basic"
+    return None
 
 
 def configuration_json(c: DeviceConfiguration) -> dict[str, Any]:
@@ -125,35 +175,61 @@ class EnrollRequest(Body):
     os_version: str = Field(alias="osVersion", min_length=1, max_length=64)
     join_type: str | None = Field(None, alias="joinType")
     user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
+    facts: DeviceFacts | None = None
+
+
+class InstalledApp(Body):
+    display_name: str = Field(alias="displayName", min_length=1, max_length=300)
+    version: str = Field("", max_length=200)
+    publisher: str = Field("", max_length=300)
+
+
+class DeviceFacts(Body):
+    """What a device reports about itself. Names are those the compliance settings compare with
+    (docs/mdm-settings.md maps each setting to its fact)."""
+
+    is_encrypted: StrictBool | None = Field(None, alias="isEncrypted")
+    bit_locker_enabled: StrictBool | None = Field(None, alias="bitLockerEnabled")
+    secure_boot_enabled: StrictBool | None = Field(None, alias="secureBootEnabled")
+    code_integrity_enabled: StrictBool | None = Field(None, alias="codeIntegrityEnabled")
+    tpm_present: StrictBool | None = Field(None, alias="tpmPresent")
+    antivirus_enabled: StrictBool | None = Field(None, alias="antivirusEnabled")
+    anti_spyware_enabled: StrictBool | None = Field(None, alias="antiSpywareEnabled")
+    firewall_enabled: StrictBool | None = Field(None, alias="firewallEnabled")
+    defender_enabled: StrictBool | None = Field(None, alias="defenderEnabled")
+    real_time_protection_enabled: StrictBool | None = Field(None, alias="realTimeProtectionEnabled")
+    signature_update_overdue: StrictBool | None = Field(None, alias="signatureUpdateOverdue")
+    jail_broken: StrictBool | None = Field(None, alias="jailBroken")
+    password_set: StrictBool | None = Field(None, alias="passwordSet")
+    password_type: str | None = Field(None, alias="passwordType", max_length=40)
+    password_minimum_length: StrictInt | None = Field(None, alias="passwordMinimumLength", ge=0)
+    password_minutes_of_inactivity_before_lock: StrictInt | None = Field(
+        None, alias="passwordMinutesOfInactivityBeforeLock", ge=0
+    )
+    password_expiration_days: StrictInt | None = Field(None, alias="passwordExpirationDays", ge=0)
+    password_previous_password_block_count: StrictInt | None = Field(
+        None, alias="passwordPreviousPasswordBlockCount", ge=0
+    )
+    password_block_simple: StrictBool | None = Field(None, alias="passwordBlockSimple")
+    safety_net_basic_integrity: StrictBool | None = Field(None, alias="safetyNetBasicIntegrity")
+    safety_net_certified_device: StrictBool | None = Field(None, alias="safetyNetCertifiedDevice")
+    safety_net_evaluation_type: str | None = Field(
+        None, alias="safetyNetEvaluationType", pattern="^(basic|hardwareBacked)$"
+    )
+    installed_apps: list[InstalledApp] | None = Field(None, alias="installedApps", max_length=20000)
+
+    def reported(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class CheckInRequest(Body):
     os_version: str | None = Field(None, alias="osVersion", max_length=64)
+    facts: DeviceFacts | None = None
 
 
-Level = Literal["secured", "low", "medium", "high"]
-
-
-class NewCompliancePolicy(Body):
-    odata_type: str = Field(alias="@odata.type")
-    display_name: str = Field(alias="displayName", min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
-    device_threat_protection_enabled: bool = Field(False, alias="deviceThreatProtectionEnabled")
-    device_threat_protection_required_security_level: Level = Field(
-        "secured", alias="deviceThreatProtectionRequiredSecurityLevel"
-    )
-
-
-class CompliancePolicyPatch(Body):
-    odata_type: str | None = Field(None, alias="@odata.type")
-    display_name: str | None = Field(None, alias="displayName", min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    device_threat_protection_enabled: bool | None = Field(
-        None, alias="deviceThreatProtectionEnabled"
-    )
-    device_threat_protection_required_security_level: Level | None = Field(
-        None, alias="deviceThreatProtectionRequiredSecurityLevel"
-    )
+class SettingsPatch(Body):
+    secure_by_default: bool | None = Field(None, alias="secureByDefault")
+    checkin_threshold_days: int | None = Field(None, alias="deviceComplianceCheckinThresholdDays")
 
 
 class AssignmentTarget(Body):
@@ -242,6 +318,7 @@ def enroll(
         os_version=body.os_version,
         join_type=body.join_type,
         user_principal_name=body.user_principal_name,
+        facts=body.facts.reported() if body.facts else None,
     )
     return {
         "managedDevice": managed_device_json(result.device),
@@ -257,7 +334,12 @@ def check_in(
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     tenant_id, dev = auth
-    result = s.mdm.check_in(tenant_id, dev, body.os_version if body else None)
+    result = s.mdm.check_in(
+        tenant_id,
+        dev,
+        body.os_version if body else None,
+        body.facts.reported() if body and body.facts else None,
+    )
     return {
         "managedDevice": managed_device_json(result.device),
         "profiles": [configuration_json(c) for c in result.profiles],
@@ -266,19 +348,122 @@ def check_in(
 
 
 # managed devices
+_FILTER = re.compile(r"^\s*(\w+)\s+eq\s+'([^']*)'\s*$")
+_FILTERABLE = {
+    "complianceState": lambda d: d.compliance_state.value,
+    "operatingSystem": lambda d: d.operating_system.lower(),
+    "platform": lambda d: d.platform.value.lower(),
+    "deviceThreatLevel": lambda d: d.threat_level.value if d.threat_level else "unknown",
+    "partnerReportedThreatState": lambda d: _PARTNER_STATE[d.threat_level].lower(),
+    "managementState": lambda d: d.management_state.lower(),
+    "userPrincipalName": lambda d: d.user_principal_name.lower(),
+}
+
+
+def _filters(params: dict[str, str | None], odata_filter: str | None) -> dict[str, str]:
+    wanted = {k: v for k, v in params.items() if v}
+    if odata_filter:
+        for clause in re.split(r"\s+and\s+", odata_filter.strip()):
+            m = _FILTER.match(clause)
+            if m is None or m.group(1) not in _FILTERABLE:
+                raise InvalidInput(
+                    "$filter supports `<property> eq '<value>'` joined by `and`, on "
+                    + ", ".join(_FILTERABLE),
+                    field="$filter",
+                )
+            wanted[m.group(1)] = m.group(2)
+    return wanted
+
+
 @router.get("/deviceManagement/managedDevices")
 def list_managed_devices(
     complianceState: str | None = None,
     operatingSystem: str | None = None,
+    platform: str | None = None,
+    deviceThreatLevel: str | None = None,
+    filter_: Annotated[str | None, Query(alias="$filter")] = None,
     p: AdminPrincipal = require(Permission.MDM_READ),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    devices = s.mdm.list_devices(p.tenant_id)
-    if complianceState:
-        devices = [d for d in devices if d.compliance_state.value == complianceState]
-    if operatingSystem:
-        devices = [d for d in devices if d.operating_system.lower() == operatingSystem.lower()]
+    wanted = _filters(
+        {
+            "complianceState": complianceState,
+            "operatingSystem": operatingSystem,
+            "platform": platform,
+            "deviceThreatLevel": deviceThreatLevel,
+        },
+        filter_,
+    )
+    devices = [
+        d
+        for d in s.mdm.list_devices(p.tenant_id)
+        if all(_FILTERABLE[k](d) == v.lower() or _FILTERABLE[k](d) == v for k, v in wanted.items())
+    ]
     return collection([managed_device_json(d) for d in devices], **{"@odata.count": len(devices)})
+
+
+@router.get("/deviceManagement/managedDeviceOverview")
+def managed_device_overview(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    """Graph `managedDeviceOverview`, plus threat-level counts for the dashboard."""
+    devices = s.mdm.list_devices(p.tenant_id)
+    by_os = Counter(d.platform for d in devices)
+    threat = Counter(d.threat_level.value if d.threat_level else "unknown" for d in devices)
+    return {
+        "enrolledDeviceCount": len(devices),
+        "mdmEnrolledCount": len(devices),
+        "deviceOperatingSystemSummary": {
+            f"{OPERATING_SYSTEMS[plat].lower()}Count": by_os.get(plat, 0) for plat in Platform
+        },
+        "deviceThreatLevelSummary": {
+            level: threat.get(level, 0) for level in ["unknown", *ThreatLevel]
+        },
+    }
+
+
+@router.get("/deviceManagement/deviceCompliancePolicyDeviceStateSummary")
+def compliance_state_summary(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    """Graph `deviceCompliancePolicyDeviceStateSummary`: devices per compliance state."""
+    counts = Counter(d.compliance_state for d in s.mdm.list_devices(p.tenant_id))
+    names = {
+        ComplianceState.UNKNOWN: "unknownDeviceCount",
+        ComplianceState.NOT_APPLICABLE: "notApplicableDeviceCount",
+        ComplianceState.COMPLIANT: "compliantDeviceCount",
+        ComplianceState.IN_GRACE_PERIOD: "inGracePeriodCount",
+        ComplianceState.NONCOMPLIANT: "nonCompliantDeviceCount",
+        ComplianceState.CONFLICT: "conflictDeviceCount",
+        ComplianceState.ERROR: "errorDeviceCount",
+    }
+    return {name: counts.get(state, 0) for state, name in names.items()}
+
+
+@router.get("/deviceManagement/settings")
+def get_settings(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return _settings_json(s.mdm.get_settings(p.tenant_id))
+
+
+@router.patch("/deviceManagement/settings")
+def patch_settings(
+    body: SettingsPatch,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return _settings_json(
+        s.mdm.update_settings(p.tenant_id, body.secure_by_default, body.checkin_threshold_days)
+    )
+
+
+def _settings_json(t: Any) -> dict[str, Any]:
+    return {
+        "secureByDefault": t.secure_by_default,
+        "deviceComplianceCheckinThresholdDays": t.checkin_threshold_days,
+        "isScheduledActionEnabled": True,
+    }
 
 
 @router.get("/deviceManagement/managedDevices/{device_id}")
@@ -308,20 +493,24 @@ def list_policies(
     return collection([policy_json(x) for x in s.mdm.list_policies(p.tenant_id)])
 
 
+ImportFlag = Annotated[
+    bool,
+    Query(
+        alias="importUnsupportedSettings",
+        description="store actively set settings we do not support (shown as not evaluated)",
+    ),
+]
+
+
 @router.post("/deviceManagement/deviceCompliancePolicies", status_code=201)
 def create_policy(
-    body: NewCompliancePolicy,
+    body: Annotated[dict[str, Any], JsonBody()],
+    import_unsupported: ImportFlag = False,
     p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    policy = s.mdm.create_policy(
-        p.tenant_id,
-        odata_type=body.odata_type,
-        display_name=body.display_name,
-        description=body.description,
-        threat_protection_enabled=body.device_threat_protection_enabled,
-        required_level=ThreatLevel(body.device_threat_protection_required_security_level),
-    )
+    """A Graph compliance policy body or an Intune export (UTF-8 or UTF-16)."""
+    policy = s.mdm.create_policy(p.tenant_id, body, import_unsupported=import_unsupported)
     return policy_json(policy)
 
 
@@ -334,28 +523,48 @@ def get_policy(
     return policy_json(s.mdm.get_policy(p.tenant_id, policy_id))
 
 
+@router.get("/deviceManagement/deviceCompliancePolicies/{policy_id}/deviceStatuses")
+def policy_device_statuses(
+    policy_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Graph `deviceComplianceDeviceStatus`: each device the policy applies to, and its state."""
+    s.mdm.get_policy(p.tenant_id, policy_id)
+    out = []
+    for d in s.mdm.list_devices(p.tenant_id):
+        result = next(
+            (
+                r
+                for r in (d.compliance.policies if d.compliance else ())
+                if r.policy_id == policy_id
+            ),
+            None,
+        )
+        if result is not None:
+            out.append(
+                {
+                    "id": f"{policy_id}_{d.id}",
+                    "deviceDisplayName": d.device_name,
+                    "userPrincipalName": d.user_principal_name,
+                    "status": result.state.value,
+                    "lastReportedDateTime": d.last_sync_at,
+                }
+            )
+    return collection(out, **{"@odata.count": len(out)})
+
+
 @router.patch("/deviceManagement/deviceCompliancePolicies/{policy_id}")
 def patch_policy(
     policy_id: str,
-    body: CompliancePolicyPatch,
+    body: Annotated[dict[str, Any], JsonBody()],
+    import_unsupported: ImportFlag = False,
     p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    current = s.mdm.get_policy(p.tenant_id, policy_id)
-    if body.odata_type and body.odata_type != current.odata_type:
-        raise InvalidInput("@odata.type of a policy cannot change", field="@odata.type")
-    changes: dict[str, Any] = {}
-    if body.display_name is not None:
-        changes["display_name"] = body.display_name
-    if body.description is not None:
-        changes["description"] = body.description
-    if body.device_threat_protection_enabled is not None:
-        changes["device_threat_protection_enabled"] = body.device_threat_protection_enabled
-    if body.device_threat_protection_required_security_level is not None:
-        changes["device_threat_protection_required_security_level"] = ThreatLevel(
-            body.device_threat_protection_required_security_level
-        )
-    return policy_json(s.mdm.update_policy(p.tenant_id, policy_id, **changes))
+    return policy_json(
+        s.mdm.update_policy(p.tenant_id, policy_id, body, import_unsupported=import_unsupported)
+    )
 
 
 @router.delete("/deviceManagement/deviceCompliancePolicies/{policy_id}", status_code=204)

@@ -12,14 +12,59 @@ from stockade.core.model import Platform, ThreatLevel
 
 class ComplianceState(StrEnum):
     UNKNOWN = "unknown"
+    NOT_APPLICABLE = "notApplicable"
     COMPLIANT = "compliant"
+    IN_GRACE_PERIOD = "inGracePeriod"
     NONCOMPLIANT = "noncompliant"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        """Intune's order for "the worst of several policies" (conflict sits just below error)."""
+        return _STATE_ORDER.index(self)
+
+
+_STATE_ORDER = list(ComplianceState)
 
 
 class SettingState(StrEnum):
     COMPLIANT = "compliant"
     NONCOMPLIANT = "noncompliant"
     NOT_APPLICABLE = "notApplicable"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    NOT_EVALUATED = "notEvaluated"
+    """Imported anyway but not supported here: shown, never counted."""
+
+
+class ActionType(StrEnum):
+    """`deviceComplianceActionItem.actionType` values we act on."""
+
+    NO_ACTION = "noAction"
+    BLOCK = "block"
+    NOTIFICATION = "notification"
+    PUSH_NOTIFICATION = "pushNotification"
+    REMOTE_LOCK = "remoteLock"
+    RETIRE = "retire"
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    action_type: ActionType
+    grace_period_hours: int
+    notification_template_id: str | None = None
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """Graph `deviceManagementSettings`."""
+
+    secure_by_default: bool = False
+    """Mark devices with no compliance policy assigned as noncompliant."""
+    checkin_threshold_days: int = 30
+    """`deviceComplianceCheckinThresholdDays`: a device silent for longer is noncompliant."""
 
 
 class JoinType(StrEnum):
@@ -36,12 +81,6 @@ class JoinType(StrEnum):
             JoinType.AZURE_AD_REGISTERED: "Workplace",
         }[self]
 
-
-POLICY_PLATFORMS: dict[str, Platform] = {
-    "#microsoft.graph.windows10CompliancePolicy": Platform.WINDOWS,
-    "#microsoft.graph.androidCompliancePolicy": Platform.ANDROID,
-    "#microsoft.graph.iosCompliancePolicy": Platform.IOS,
-}
 
 ONBOARDING_PROFILE_TYPE = "#microsoft.graph.windowsDefenderAdvancedThreatProtectionConfiguration"
 
@@ -74,17 +113,24 @@ class ComplianceResult:
 class CompliancePolicy:
     id: str
     odata_type: str
+    platform: Platform
     display_name: str
     description: str
-    device_threat_protection_enabled: bool
-    device_threat_protection_required_security_level: ThreatLevel
+    settings: dict[str, Any]
+    """Supported settings that are actively set (see catalog.py), in Graph's casing."""
     created_at: datetime
     modified_at: datetime
+    unsupported: dict[str, Any] = field(default_factory=dict)
+    """Imported anyway: stored, shown as not evaluated, reported on every read."""
+    scheduled_actions: tuple[ScheduledAction, ...] = ()
     group_ids: tuple[str, ...] = ()
+    version: int = 1
 
     @property
-    def platform(self) -> Platform:
-        return POLICY_PLATFORMS[self.odata_type]
+    def block_grace_hours(self) -> int:
+        return next(
+            (a.grace_period_hours for a in self.scheduled_actions if a.action_type == "block"), 0
+        )
 
 
 @dataclass(frozen=True)
@@ -115,12 +161,23 @@ class ManagedDevice:
     threat_sequence: int
     threat_updated_at: datetime | None
     compliance: ComplianceResult | None = field(default=None)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the device reported at check-in (see `DeviceFacts` in api.py)."""
+    noncompliant_since: dict[str, datetime] = field(default_factory=dict)
+    """Per policy id: when the current noncompliance began (grace periods count from it)."""
+    management_state: str = "managed"
+    """Graph `managementState`: managed, retirePending, retireIssued, wipePending, ..."""
 
     @property
     def operating_system(self) -> str:
-        return {Platform.WINDOWS: "Windows", Platform.ANDROID: "Android", Platform.IOS: "iOS"}[
-            self.platform
-        ]
+        return OPERATING_SYSTEMS[self.platform]
+
+
+OPERATING_SYSTEMS = {
+    Platform.WINDOWS: "Windows",
+    Platform.ANDROID: "Android",
+    Platform.IOS: "iOS",
+}
 
 
 @dataclass(frozen=True)

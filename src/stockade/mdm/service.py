@@ -15,10 +15,11 @@ from stockade.core.ids import Credential, new_credential, new_id, parse_credenti
 from stockade.core.model import Platform, ThreatLevel
 from stockade.directory.service import DirectoryService
 from stockade.mdm import store
-from stockade.mdm.compliance import evaluate_compliance
+from stockade.mdm.catalog import ParsedPolicy, parse_policy, unsupported_problems
+from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
     ONBOARDING_PROFILE_TYPE,
-    POLICY_PLATFORMS,
+    OPERATING_SYSTEMS,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
@@ -26,6 +27,7 @@ from stockade.mdm.model import (
     EnrollmentToken,
     JoinType,
     ManagedDevice,
+    TenantSettings,
 )
 from stockade.mdm.store import MdmStore
 from stockade.storage.database import Database
@@ -114,6 +116,7 @@ class MdmService:
         os_version: str,
         join_type: str | None,
         user_principal_name: str,
+        facts: dict[str, Any] | None = None,
     ) -> Enrollment:
         credential = parse_credential(raw_token, ENROLLMENT_PREFIX)
         if credential is None:
@@ -137,7 +140,7 @@ class MdmService:
         registration = self.directory.register_device(
             tenant_id,
             display_name=device_name,
-            operating_system={"windows": "Windows", "android": "Android", "iOS": "iOS"}[plat],
+            operating_system=OPERATING_SYSTEMS[plat],
             operating_system_version=os_version,
             trust_type=join.trust_type if join else "Workplace",
             owner_id=user.id,
@@ -162,6 +165,8 @@ class MdmService:
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             s.add_device(device, device_credential.secret_digest)
+            if facts:
+                s.update_device(device.id, facts=facts)
             s.count_enrollment_use(token.id)
         device = self.reevaluate(tenant_id, device.id)
         return Enrollment(device, device_credential)
@@ -179,11 +184,20 @@ class MdmService:
             raise Unauthenticated("device credential revoked: the device registration is disabled")
         return tenant_id, device
 
-    def check_in(self, tenant_id: str, device: ManagedDevice, os_version: str | None) -> CheckIn:
+    def check_in(
+        self,
+        tenant_id: str,
+        device: ManagedDevice,
+        os_version: str | None,
+        facts: dict[str, Any] | None = None,
+    ) -> CheckIn:
         values: dict[str, Any] = {"last_sync_at": self.clock.now()}
         if os_version:
             _validate_device(device.platform.value, os_version, device.join_type)
             values["os_version"] = os_version
+        if facts:
+            # a check-in reports what it knows; facts it leaves out keep their last value
+            values["facts"] = {**device.facts, **facts}
         with self.db.begin() as conn:
             MdmStore(conn, tenant_id).update_device(device.id, **values)
         device = self.reevaluate(tenant_id, device.id)
@@ -220,16 +234,29 @@ class MdmService:
         if device is None:
             raise NotFound(f"no managed device {device_id}")
         groups = self._groups(tenant_id, device)
+        now = self.clock.now()
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             device = s.get_device(device_id)
             assert device is not None
-            result = evaluate_compliance(
-                device.platform, device.threat_level, s.list_policies(groups)
+            result = evaluate_compliance(device, s.list_policies(groups), s.tenant_settings(), now)
+            # grace periods count from the start of each policy's current noncompliance
+            since = {
+                r.policy_id: device.noncompliant_since.get(r.policy_id, now)
+                for r in result.policies
+                if r.policy_id != DEFAULT_POLICY_ID
+                and r.state in (ComplianceState.NONCOMPLIANT, ComplianceState.IN_GRACE_PERIOD)
+            }
+            s.update_device(
+                device_id,
+                compliance_state=result.state.value,
+                compliance=result,
+                noncompliant_since=since,
             )
-            s.update_device(device_id, compliance_state=result.state.value, compliance=result)
         previous = device.compliance_state
-        device = replace(device, compliance_state=result.state, compliance=result)
+        device = replace(
+            device, compliance_state=result.state, compliance=result, noncompliant_since=since
+        )
         if result.state is not previous:
             self.bus.publish(
                 DeviceComplianceChanged(
@@ -267,44 +294,55 @@ class MdmService:
 
     # compliance policies
     def create_policy(
-        self,
-        tenant_id: str,
-        *,
-        odata_type: str,
-        display_name: str,
-        description: str,
-        threat_protection_enabled: bool,
-        required_level: ThreatLevel,
+        self, tenant_id: str, raw: dict[str, Any], *, import_unsupported: bool = False
     ) -> CompliancePolicy:
-        if odata_type not in POLICY_PLATFORMS:
-            raise InvalidInput(
-                f"@odata.type {odata_type!r} is not supported; use one of "
-                + ", ".join(POLICY_PLATFORMS),
-                field="@odata.type",
-            )
+        """A policy from a Graph body or an Intune export (see catalog.py for what is accepted)."""
+        parsed = _checked(parse_policy(raw), import_unsupported)
         now = self.clock.now()
         policy = CompliancePolicy(
-            new_id(),
-            odata_type,
-            display_name,
-            description,
-            threat_protection_enabled,
-            required_level,
-            now,
-            now,
+            id=new_id(),
+            odata_type=parsed.odata_type,
+            platform=parsed.platform,
+            display_name=parsed.display_name,
+            description=parsed.description,
+            settings=parsed.settings,
+            created_at=now,
+            modified_at=now,
+            unsupported=parsed.unsupported,
+            scheduled_actions=parsed.scheduled_actions,
         )
         with self.db.begin() as conn:
             MdmStore(conn, tenant_id).add_policy(policy)
         return policy
 
-    def update_policy(self, tenant_id: str, policy_id: str, **changes: Any) -> CompliancePolicy:
+    def update_policy(
+        self,
+        tenant_id: str,
+        policy_id: str,
+        patch: dict[str, Any],
+        *,
+        import_unsupported: bool = False,
+    ) -> CompliancePolicy:
+        """Graph PATCH: the given properties replace the current ones; the rest stay."""
+        current = self.get_policy(tenant_id, policy_id)
+        merged = {**policy_body(current), **patch}
+        parsed = _checked(
+            parse_policy(merged, odata_type=current.odata_type),
+            import_unsupported,
+            keep=set(current.unsupported) - set(patch),
+        )
+        policy = replace(
+            current,
+            display_name=parsed.display_name,
+            description=parsed.description,
+            settings=parsed.settings,
+            unsupported=parsed.unsupported,
+            scheduled_actions=parsed.scheduled_actions,
+            modified_at=self.clock.now(),
+            version=current.version + 1,
+        )
         with self.db.begin() as conn:
-            s = MdmStore(conn, tenant_id)
-            policy = s.get_policy(policy_id)
-            if policy is None:
-                raise NotFound(f"no compliance policy {policy_id}")
-            policy = replace(policy, **changes, modified_at=self.clock.now())
-            s.update_policy(policy)
+            MdmStore(conn, tenant_id).update_policy(policy)
         self.reevaluate_all(tenant_id)
         return policy
 
@@ -402,6 +440,78 @@ class MdmService:
 
     def compliance_of(self, device: ManagedDevice) -> ComplianceResult | None:
         return device.compliance
+
+    # tenant settings
+    def get_settings(self, tenant_id: str) -> TenantSettings:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).tenant_settings()
+
+    def update_settings(
+        self,
+        tenant_id: str,
+        secure_by_default: bool | None = None,
+        checkin_threshold_days: int | None = None,
+    ) -> TenantSettings:
+        if checkin_threshold_days is not None and not 1 <= checkin_threshold_days <= 120:
+            raise InvalidInput(
+                "deviceComplianceCheckinThresholdDays must be between 1 and 120",
+                field="deviceComplianceCheckinThresholdDays",
+            )
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            current = s.tenant_settings()
+            updated = TenantSettings(
+                current.secure_by_default if secure_by_default is None else secure_by_default,
+                checkin_threshold_days or current.checkin_threshold_days,
+            )
+            s.save_tenant_settings(updated)
+        self.reevaluate_all(tenant_id)
+        return updated
+
+
+def policy_body(policy: CompliancePolicy) -> dict[str, Any]:
+    """The Graph body a policy was made from (settings that are set, actions, names)."""
+    body: dict[str, Any] = {
+        "@odata.type": policy.odata_type,
+        "displayName": policy.display_name,
+        "description": policy.description,
+        **policy.settings,
+        **policy.unsupported,
+        "scheduledActionsForRule": [
+            {
+                "ruleName": "PasswordRequired",
+                "scheduledActionConfigurations": [
+                    {
+                        "actionType": a.action_type.value,
+                        "gracePeriodHours": a.grace_period_hours,
+                        "notificationTemplateId": a.notification_template_id or "",
+                        "notificationMessageCCList": list(a.cc),
+                    }
+                    for a in policy.scheduled_actions
+                ],
+            }
+        ],
+    }
+    if "deviceThreatProtectionRequiredSecurityLevel" in policy.settings:
+        body["deviceThreatProtectionEnabled"] = True
+    return body
+
+
+def _checked(
+    parsed: ParsedPolicy, import_unsupported: bool, keep: set[str] | None = None
+) -> ParsedPolicy:
+    """Raise one 422 naming every problem; unsupported settings are problems unless imported
+    anyway (or, on PATCH, already stored and left untouched: `keep`)."""
+    problems = list(parsed.problems)
+    if not import_unsupported:
+        problems += [p for p in unsupported_problems(parsed) if p.field not in (keep or set())]
+    if problems:
+        raise InvalidInput(
+            "; ".join(p.message for p in problems),
+            field=problems[0].field,
+            errors=[{"field": p.field, "message": p.message} for p in problems],
+        )
+    return parsed
 
 
 def _validate_device(

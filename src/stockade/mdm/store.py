@@ -23,7 +23,9 @@ from sqlalchemy import (
 )
 
 from stockade.core.model import Platform, ThreatLevel
+from stockade.mdm.catalog import platform_of_policy
 from stockade.mdm.model import (
+    ActionType,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
@@ -32,8 +34,10 @@ from stockade.mdm.model import (
     JoinType,
     ManagedDevice,
     PolicyResult,
+    ScheduledAction,
     SettingResult,
     SettingState,
+    TenantSettings,
 )
 from stockade.storage.database import TenantStore
 from stockade.storage.types import Json, UtcDateTime, metadata
@@ -71,6 +75,9 @@ managed_devices = Table(
     Column("threat_level", String(16), nullable=True),
     Column("threat_sequence", BigInteger, nullable=False, default=0),
     Column("threat_updated_at", UtcDateTime, nullable=True),
+    Column("facts", Json, nullable=True),
+    Column("noncompliant_since", Json, nullable=True),
+    Column("management_state", String(32), nullable=True),
     Index("ix_mdm_managed_devices_aad", "tenant_id", "azure_ad_device_id", unique=True),
 )
 
@@ -86,6 +93,18 @@ compliance_policies = Table(
     Column("threat_protection_level", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
+    Column("settings", Json, nullable=True),
+    Column("unsupported", Json, nullable=True),
+    Column("scheduled_actions", Json, nullable=True),
+    Column("version", Integer, nullable=True),
+)
+
+tenant_settings = Table(
+    "mdm_tenant_settings",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("secure_by_default", Boolean, nullable=False),
+    Column("checkin_threshold_days", Integer, nullable=False),
 )
 
 device_configurations = Table(
@@ -176,6 +195,65 @@ def _device(row: Any) -> ManagedDevice:
         threat_sequence=row["threat_sequence"],
         threat_updated_at=row["threat_updated_at"],
         compliance=result_from_json(row["compliance"]) if row["compliance"] else None,
+        facts=dict(row["facts"] or {}),
+        noncompliant_since={
+            k: datetime.fromisoformat(v) for k, v in (row["noncompliant_since"] or {}).items()
+        },
+        management_state=row["management_state"] or "managed",
+    )
+
+
+def _policy_values(policy: CompliancePolicy) -> dict[str, Any]:
+    level = policy.settings.get("deviceThreatProtectionRequiredSecurityLevel")
+    return {
+        "display_name": policy.display_name,
+        "description": policy.description,
+        # kept filled for readers of the foundation's columns
+        "threat_protection_enabled": level is not None,
+        "threat_protection_level": level or "secured",
+        "modified_at": policy.modified_at,
+        "settings": policy.settings,
+        "unsupported": policy.unsupported,
+        "scheduled_actions": [
+            {
+                "actionType": a.action_type.value,
+                "gracePeriodHours": a.grace_period_hours,
+                "notificationTemplateId": a.notification_template_id,
+                "notificationMessageCCList": list(a.cc),
+            }
+            for a in policy.scheduled_actions
+        ],
+        "version": policy.version,
+    }
+
+
+def _policy(r: Any, groups: tuple[str, ...]) -> CompliancePolicy:
+    settings = dict(r["settings"]) if r["settings"] is not None else {}
+    if r["settings"] is None and r["threat_protection_enabled"]:
+        # a row written before settings were stored as a whole
+        settings = {"deviceThreatProtectionRequiredSecurityLevel": r["threat_protection_level"]}
+    return CompliancePolicy(
+        id=r["id"],
+        odata_type=r["odata_type"],
+        platform=platform_of_policy(r["odata_type"]),
+        display_name=r["display_name"],
+        description=r["description"],
+        settings=settings,
+        created_at=r["created_at"],
+        modified_at=r["modified_at"],
+        unsupported=dict(r["unsupported"] or {}),
+        scheduled_actions=tuple(
+            ScheduledAction(
+                ActionType(a["actionType"]),
+                a["gracePeriodHours"],
+                a.get("notificationTemplateId"),
+                tuple(a.get("notificationMessageCCList") or ()),
+            )
+            for a in (r["scheduled_actions"] or [])
+        )
+        or (ScheduledAction(ActionType.BLOCK, 0),),
+        group_ids=groups,
+        version=r["version"] or 1,
     )
 
 
@@ -317,6 +395,10 @@ class MdmStore(TenantStore):
     def update_device(self, device_id: str, **values: Any) -> None:
         if "compliance" in values and isinstance(values["compliance"], ComplianceResult):
             values["compliance"] = result_to_json(values["compliance"])
+        if "noncompliant_since" in values:
+            values["noncompliant_since"] = {
+                k: v.isoformat() for k, v in values["noncompliant_since"].items()
+            }
         self.conn.execute(
             update(managed_devices)
             .where(managed_devices.c.tenant_id == self.tenant_id, managed_devices.c.id == device_id)
@@ -330,12 +412,8 @@ class MdmStore(TenantStore):
                 tenant_id=self.tenant_id,
                 id=policy.id,
                 odata_type=policy.odata_type,
-                display_name=policy.display_name,
-                description=policy.description,
-                threat_protection_enabled=policy.device_threat_protection_enabled,
-                threat_protection_level=policy.device_threat_protection_required_security_level.value,
                 created_at=policy.created_at,
-                modified_at=policy.modified_at,
+                **_policy_values(policy),
             )
         )
 
@@ -346,13 +424,7 @@ class MdmStore(TenantStore):
                 compliance_policies.c.tenant_id == self.tenant_id,
                 compliance_policies.c.id == policy.id,
             )
-            .values(
-                display_name=policy.display_name,
-                description=policy.description,
-                threat_protection_enabled=policy.device_threat_protection_enabled,
-                threat_protection_level=policy.device_threat_protection_required_security_level.value,
-                modified_at=policy.modified_at,
-            )
+            .values(**_policy_values(policy))
         )
 
     def delete_policy(self, policy_id: str) -> bool:
@@ -378,21 +450,7 @@ class MdmStore(TenantStore):
             groups = tuple(assigned.get(r["id"], ()))
             if group_ids is not None and not set(groups) & group_ids:
                 continue
-            out.append(
-                CompliancePolicy(
-                    id=r["id"],
-                    odata_type=r["odata_type"],
-                    display_name=r["display_name"],
-                    description=r["description"],
-                    device_threat_protection_enabled=r["threat_protection_enabled"],
-                    device_threat_protection_required_security_level=ThreatLevel(
-                        r["threat_protection_level"]
-                    ),
-                    created_at=r["created_at"],
-                    modified_at=r["modified_at"],
-                    group_ids=groups,
-                )
-            )
+            out.append(_policy(r, groups))
         return out
 
     def get_policy(self, policy_id: str) -> CompliancePolicy | None:
@@ -474,3 +532,29 @@ class MdmStore(TenantStore):
                     for g in dict.fromkeys(group_ids)
                 ],
             )
+
+    # tenant settings
+    def tenant_settings(self) -> TenantSettings:
+        row = (
+            self.conn.execute(
+                select(tenant_settings).where(tenant_settings.c.tenant_id == self.tenant_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return TenantSettings()
+        return TenantSettings(row["secure_by_default"], row["checkin_threshold_days"])
+
+    def save_tenant_settings(self, settings: TenantSettings) -> None:
+        values = {
+            "secure_by_default": settings.secure_by_default,
+            "checkin_threshold_days": settings.checkin_threshold_days,
+        }
+        done = self.conn.execute(
+            update(tenant_settings)
+            .where(tenant_settings.c.tenant_id == self.tenant_id)
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(insert(tenant_settings).values(tenant_id=self.tenant_id, **values))
