@@ -93,6 +93,9 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         "enrollment_token_id": get("/api/deviceManagement/enrollmentTokens").json()["value"][0][
             "id"
         ],
+        "template_id": ctx.client.post(
+            "/api/deviceManagement/notificationMessageTemplates", json={"displayName": "t"}
+        ).json()["id"],
         "machine_id": device.machine_id,
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
@@ -134,6 +137,18 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         "POST",
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/assign",
         {"assignments": []},
+    ),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/retire", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/wipe", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/remoteLock", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/syncDevice", None),
+    ("GET", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    ("DELETE", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    (
+        "POST",
+        "/api/deviceManagement/notificationMessageTemplates/{template_id}"
+        "/localizedNotificationMessages",
+        {"locale": "en-us", "subject": "s", "messageTemplate": "m"},
     ),
     ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
     ("PATCH", "/api/deviceManagement/deviceConfigurations/{config_id}", {"displayName": "x"}),

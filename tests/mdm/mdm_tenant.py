@@ -35,6 +35,7 @@ class Enrolled:
 
 @dataclass
 class MdmTenant:
+    name: str
     admin: TestClient
     device_client: TestClient
     group_id: str
@@ -92,6 +93,30 @@ class MdmTenant:
         )
         assert r.status_code == 200, r.text
 
+    def open_app(self, device: Enrolled, app: str = "payroll") -> int:
+        """What forward auth answers when the device's user opens `app`."""
+        r = self.device_client.get(
+            "/access/forward-auth",
+            params={"tenant": self.name, "app": app},
+            headers={"X-Forwarded-User": self.upn, "X-Stockade-Device": device.credential},
+        )
+        return r.status_code
+
+    def require_compliant_device(self, app: str = "payroll") -> None:
+        r = self.admin.post(
+            "/api/identity/conditionalAccess/policies",
+            json={
+                "displayName": "Require a compliant device",
+                "state": "enabled",
+                "conditions": {
+                    "users": {"includeGroups": [self.group_id]},
+                    "applications": {"includeApplications": [app]},
+                },
+                "grantControls": {"operator": "OR", "builtInControls": ["compliantDevice"]},
+            },
+        )
+        assert r.status_code == 201, r.text
+
     def device(self, device: Enrolled) -> dict[str, Any]:
         r = self.admin.get(f"/api/deviceManagement/managedDevices/{device.id}")
         assert r.status_code == 200, r.text
@@ -100,7 +125,7 @@ class MdmTenant:
 
 
 def make_mdm_tenant(services: Services, app: Any) -> MdmTenant:
-    _, issued = services.directory.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    tenant, issued = services.directory.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
     admin = TestClient(
         app, client=("127.0.0.1", 50001), headers={"Authorization": f"Bearer {issued.credential}"}
     )
@@ -111,5 +136,10 @@ def make_mdm_tenant(services: Services, app: Any) -> MdmTenant:
     assert r.status_code == 204, r.text
     token = admin.post("/api/deviceManagement/enrollmentTokens", json={"displayName": "t"}).json()
     return MdmTenant(
-        admin, TestClient(app, client=("127.0.0.1", 50003)), group["id"], upn, token["token"]
+        tenant.name,
+        admin,
+        TestClient(app, client=("127.0.0.1", 50003)),
+        group["id"],
+        upn,
+        token["token"],
     )

@@ -21,8 +21,11 @@ from stockade.mdm.model import (
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
+    DeviceCommand,
     DeviceConfiguration,
+    LocalizedMessage,
     ManagedDevice,
+    NotificationTemplate,
 )
 from stockade.mdm.service import policy_body
 from stockade.services import Services
@@ -95,6 +98,37 @@ def managed_device_json(d: ManagedDevice) -> dict[str, Any]:
             "signatureUpdateOverdue": d.facts.get("signatureUpdateOverdue"),
         },
         "deviceFacts": d.facts,
+    }
+
+
+def command_json(c: DeviceCommand) -> dict[str, Any]:
+    """Graph `deviceActionResult`."""
+    return {
+        "id": c.id,
+        "actionName": c.action_name,
+        "actionState": "pending" if c.delivered_at is None else "done",
+        "startDateTime": c.created_at,
+        "lastUpdatedDateTime": c.delivered_at or c.created_at,
+        **({"payload": c.payload} if c.payload else {}),
+    }
+
+
+def template_json(t: NotificationTemplate) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "displayName": t.display_name,
+        "defaultLocale": t.default_locale,
+        "lastModifiedDateTime": t.modified_at,
+        "localizedNotificationMessages": [
+            {
+                "id": f"{t.id}_{m.locale}",
+                "locale": m.locale,
+                "subject": m.subject,
+                "messageTemplate": m.message_template,
+                "isDefault": m.is_default,
+            }
+            for m in t.messages
+        ],
     }
 
 
@@ -227,6 +261,25 @@ class CheckInRequest(Body):
     facts: DeviceFacts | None = None
 
 
+class LocalizedMessageBody(Body):
+    locale: str = Field(min_length=2, max_length=16)
+    subject: str = Field(min_length=1, max_length=500)
+    message_template: str = Field(alias="messageTemplate", min_length=1, max_length=20000)
+    is_default: bool = Field(False, alias="isDefault")
+
+    def model(self) -> LocalizedMessage:
+        return LocalizedMessage(self.locale, self.subject, self.message_template, self.is_default)
+
+
+class NewTemplate(Body):
+    display_name: str = Field(alias="displayName", min_length=1, max_length=200)
+    default_locale: str = Field("en-us", alias="defaultLocale", max_length=16)
+    branding_options: str | None = Field(None, alias="brandingOptions")
+    localized_notification_messages: list[LocalizedMessageBody] = Field(
+        default_factory=list, alias="localizedNotificationMessages"
+    )
+
+
 class SettingsPatch(Body):
     secure_by_default: bool | None = Field(None, alias="secureByDefault")
     checkin_threshold_days: int | None = Field(None, alias="deviceComplianceCheckinThresholdDays")
@@ -344,6 +397,7 @@ def check_in(
         "managedDevice": managed_device_json(result.device),
         "profiles": [configuration_json(c) for c in result.profiles],
         "nextCheckInSeconds": result.next_check_in_seconds,
+        "deviceActions": [command_json(c) for c in result.commands],
     }
 
 
@@ -473,7 +527,13 @@ def get_managed_device(
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     d = s.mdm.get_device(p.tenant_id, device_id)
-    return {**managed_device_json(d), "deviceCompliancePolicyStates": compliance_json(d.compliance)}
+    return {
+        **managed_device_json(d),
+        "deviceCompliancePolicyStates": compliance_json(d.compliance),
+        "deviceActionResults": [
+            command_json(c) for c in s.mdm.device_commands(p.tenant_id, device_id)
+        ],
+    }
 
 
 @router.get("/deviceManagement/managedDevices/{device_id}/deviceCompliancePolicyStates")
@@ -632,3 +692,132 @@ def assign_configuration(
     return collection(
         configuration_json(s.mdm.get_configuration(p.tenant_id, config_id))["assignments"]
     )
+
+
+# device actions
+def _actor(p: AdminPrincipal) -> dict[str, Any]:
+    return {"type": "ApiToken", "applicationId": p.token_id, "userRoles": [p.role.value]}
+
+
+def _device_action(name: str, permission: Permission) -> None:
+    def action(
+        device_id: str,
+        p: AdminPrincipal = require(permission),
+        s: Services = Depends(services),
+    ) -> None:
+        s.mdm.device_action(p.tenant_id, device_id, name, _actor(p))
+
+    router.add_api_route(
+        f"/deviceManagement/managedDevices/{{device_id}}/{name}",
+        action,
+        methods=["POST"],
+        status_code=204,
+        name=name,
+        summary=f"{name}: queued for the device, audited",
+    )
+
+
+_device_action("retire", Permission.MDM_DEVICE_RETIRE)
+_device_action("wipe", Permission.MDM_DEVICE_RETIRE)
+_device_action("remoteLock", Permission.MDM_WRITE)
+_device_action("syncDevice", Permission.MDM_WRITE)
+
+
+@router.get("/deviceManagement/retireNoncompliantDevices")
+def retire_noncompliant_devices(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    """Devices a `retire` action put on the list, for an admin to retire (or not)."""
+    rows = s.mdm.retire_list(p.tenant_id)
+    return collection(
+        [
+            {
+                "managedDeviceId": d.id,
+                "deviceName": d.device_name,
+                "userPrincipalName": d.user_principal_name,
+                "complianceState": d.compliance_state.value,
+                "policyId": policy_id,
+                "addedDateTime": added,
+            }
+            for d, policy_id, added in rows
+        ],
+        **{"@odata.count": len(rows)},
+    )
+
+
+@router.get("/deviceManagement/auditEvents")
+def list_audit_events(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return collection(
+        [
+            {
+                "id": e.id,
+                "displayName": f"{e.activity} ManagedDevice",
+                "componentName": "Devices",
+                "activity": e.activity,
+                "activityDateTime": e.activity_at,
+                "activityType": f"{e.activity} ManagedDevice",
+                "activityOperationType": "Action",
+                "activityResult": e.result,
+                "category": "Device",
+                "actor": e.actor,
+                "resources": list(e.resources),
+            }
+            for e in s.mdm.audit_events(p.tenant_id)
+        ]
+    )
+
+
+# notification message templates
+@router.get("/deviceManagement/notificationMessageTemplates")
+def list_templates(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return collection([template_json(t) for t in s.mdm.list_templates(p.tenant_id)])
+
+
+@router.post("/deviceManagement/notificationMessageTemplates", status_code=201)
+def create_template(
+    body: NewTemplate,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    template = s.mdm.create_template(
+        p.tenant_id,
+        body.display_name,
+        body.default_locale,
+        [m.model() for m in body.localized_notification_messages],
+    )
+    return template_json(template)
+
+
+@router.get("/deviceManagement/notificationMessageTemplates/{template_id}")
+def get_template(
+    template_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return template_json(s.mdm.get_template(p.tenant_id, template_id))
+
+
+@router.delete("/deviceManagement/notificationMessageTemplates/{template_id}", status_code=204)
+def delete_template(
+    template_id: str,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.mdm.delete_template(p.tenant_id, template_id)
+
+
+@router.post(
+    "/deviceManagement/notificationMessageTemplates/{template_id}/localizedNotificationMessages",
+    status_code=201,
+)
+def add_localized_message(
+    template_id: str,
+    body: LocalizedMessageBody,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return template_json(s.mdm.add_template_message(p.tenant_id, template_id, body.model()))

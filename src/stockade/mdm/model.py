@@ -58,6 +58,64 @@ class ScheduledAction:
 
 
 @dataclass(frozen=True)
+class ActionTimer:
+    """One scheduled action for one noncompliance episode of a device under a policy."""
+
+    id: str
+    device_id: str
+    policy_id: str
+    action: ScheduledAction
+    episode: datetime
+    due_at: datetime
+    fired_at: datetime | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceCommand:
+    """Something queued for the device's agent (Graph `deviceActionResult.actionName`)."""
+
+    id: str
+    device_id: str
+    action_name: str
+    payload: dict[str, Any]
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LocalizedMessage:
+    locale: str
+    subject: str
+    message_template: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class NotificationTemplate:
+    """Graph `notificationMessageTemplate` with its `localizedNotificationMessages`."""
+
+    id: str
+    display_name: str
+    default_locale: str
+    messages: tuple[LocalizedMessage, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Graph `auditEvent` (deviceManagement/auditEvents), kept for device actions."""
+
+    id: str
+    activity_at: datetime
+    activity: str
+    actor: dict[str, Any]
+    resources: tuple[dict[str, Any], ...]
+    result: str
+
+
+@dataclass(frozen=True)
 class TenantSettings:
     """Graph `deviceManagementSettings`."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from stockade.bus.base import Bus
 from stockade.core.clock import Clock
-from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
+from stockade.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockade.core.events import DeviceComplianceChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
 from stockade.core.model import Platform, ThreatLevel
@@ -20,15 +20,25 @@ from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
     ONBOARDING_PROFILE_TYPE,
     OPERATING_SYSTEMS,
+    ActionTimer,
+    ActionType,
+    AuditEvent,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
+    DeviceCommand,
     DeviceConfiguration,
     EnrollmentToken,
     JoinType,
+    LocalizedMessage,
     ManagedDevice,
+    NotificationTemplate,
+    ScheduledAction,
+    SettingState,
     TenantSettings,
 )
+from stockade.mdm.notify import notification
+from stockade.mdm.ports import Mailer
 from stockade.mdm.store import MdmStore
 from stockade.storage.database import Database
 
@@ -50,6 +60,18 @@ class CheckIn:
     device: ManagedDevice
     profiles: tuple[DeviceConfiguration, ...]
     next_check_in_seconds: int
+    commands: tuple[DeviceCommand, ...] = ()
+
+
+# admin device actions and the management state they lead to until the device picks them up
+DEVICE_ACTIONS = {
+    "retire": "retirePending",
+    "wipe": "wipePending",
+    "remoteLock": None,
+    "syncDevice": None,
+}
+# once the device has received one of these, its credential no longer works
+FINAL_STATES = {"retirePending": "retireIssued", "wipePending": "wipeIssued"}
 
 
 def windows_release(os_version: str) -> str | None:
@@ -69,13 +91,21 @@ def windows_release(os_version: str) -> str | None:
 
 class MdmService:
     def __init__(
-        self, db: Database, bus: Bus, clock: Clock, directory: DirectoryService, public_url: str
+        self,
+        db: Database,
+        bus: Bus,
+        clock: Clock,
+        directory: DirectoryService,
+        public_url: str,
+        *,
+        mailer: Mailer | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
         self.directory = directory
         self.public_url = public_url
+        self.mailer = mailer
 
     # enrollment tokens
     def create_enrollment_token(
@@ -180,6 +210,11 @@ class MdmService:
         if found is None or not secret_matches(credential, found[2]):
             raise Unauthenticated("unknown device credential")
         tenant_id, device, _ = found
+        if device.management_state in FINAL_STATES.values():
+            raise Unauthenticated(
+                f"device credential revoked: the device was "
+                f"{device.management_state.removesuffix('Issued')}d"
+            )
         if not self.directory.is_device_registered(tenant_id, device.azure_ad_device_id):
             raise Unauthenticated("device credential revoked: the device registration is disabled")
         return tenant_id, device
@@ -199,12 +234,18 @@ class MdmService:
             # a check-in reports what it knows; facts it leaves out keep their last value
             values["facts"] = {**device.facts, **facts}
         with self.db.begin() as conn:
-            MdmStore(conn, tenant_id).update_device(device.id, **values)
+            s = MdmStore(conn, tenant_id)
+            commands = s.commands(device.id, pending_only=True)
+            s.mark_delivered([c.id for c in commands], values["last_sync_at"])
+            final = FINAL_STATES.get(device.management_state)
+            if final and any(c.action_name in ("retire", "wipe") for c in commands):
+                values["management_state"] = final
+            s.update_device(device.id, **values)
         device = self.reevaluate(tenant_id, device.id)
         groups = self._groups(tenant_id, device)
         with self.db.read() as conn:
             profiles = MdmStore(conn, tenant_id).list_configurations(groups)
-        return CheckIn(device, tuple(profiles), CHECK_IN_SECONDS)
+        return CheckIn(device, tuple(profiles), CHECK_IN_SECONDS, tuple(commands))
 
     # threat level from the connector
     def apply_threat_level(
@@ -239,7 +280,8 @@ class MdmService:
             s = MdmStore(conn, tenant_id)
             device = s.get_device(device_id)
             assert device is not None
-            result = evaluate_compliance(device, s.list_policies(groups), s.tenant_settings(), now)
+            policies = s.list_policies(groups)
+            result = evaluate_compliance(device, policies, s.tenant_settings(), now)
             # grace periods count from the start of each policy's current noncompliance
             since = {
                 r.policy_id: device.noncompliant_since.get(r.policy_id, now)
@@ -253,6 +295,7 @@ class MdmService:
                 compliance=result,
                 noncompliant_since=since,
             )
+            _schedule_actions(s, device_id, policies, since)
         previous = device.compliance_state
         device = replace(
             device, compliance_state=result.state, compliance=result, noncompliant_since=since
@@ -267,7 +310,222 @@ class MdmService:
                     previous=previous.value,
                 )
             )
+        self._fire_due(tenant_id, device_id)
         return device
+
+    # actions for noncompliance
+    def run_due_actions(self) -> int:
+        """The scheduler's sweep: fire every due timer once, and re-evaluate devices that have
+        been silent past their tenant's validity period. Returns the number of timers fired."""
+        now = self.clock.now()
+        with self.db.read() as conn:
+            due = store.due_timers(conn, now)
+            stale = store.stale_devices(conn, now - timedelta(days=1))
+        fired = sum(self._fire(tenant_id, timer, now) for tenant_id, timer in due)
+        thresholds: dict[str, int] = {}
+        for tenant_id, device_id, last_sync in stale:
+            if tenant_id not in thresholds:
+                thresholds[tenant_id] = self.get_settings(tenant_id).checkin_threshold_days
+            if now - last_sync > timedelta(days=thresholds[tenant_id]):
+                self.reevaluate(tenant_id, device_id)
+        return fired
+
+    def _fire_due(self, tenant_id: str, device_id: str) -> None:
+        """Actions due at once (no grace) fire as soon as the device turns noncompliant."""
+        now = self.clock.now()
+        with self.db.read() as conn:
+            timers = MdmStore(conn, tenant_id).timers(device_id)
+        for timer in timers:
+            if (
+                timer.fired_at is None
+                and timer.due_at <= now
+                and timer.action.action_type is not ActionType.BLOCK
+            ):
+                self._fire(tenant_id, timer, now)
+
+    def _fire(self, tenant_id: str, timer: ActionTimer, now: datetime) -> bool:
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            if not s.claim_timer(timer.id, now):
+                return False  # another sweep (or process) took it
+            device = s.get_device(timer.device_id)
+            policy = s.get_policy(timer.policy_id)
+        if device is None or policy is None:
+            return self._record(tenant_id, timer, "skipped: the device or policy is gone")
+        if device.noncompliant_since.get(policy.id) != timer.episode:
+            return self._record(tenant_id, timer, "skipped: the device is compliant again")
+        kind = timer.action.action_type
+        if kind is ActionType.BLOCK:
+            self.reevaluate(tenant_id, device.id)
+            return self._record(tenant_id, timer, "grace period ended")
+        if kind is ActionType.NOTIFICATION:
+            try:
+                result = self._notify(tenant_id, device, policy, timer.action)
+            except Exception as exc:  # SMTP down: give the timer back, the next sweep retries
+                with self.db.begin() as conn:
+                    MdmStore(conn, tenant_id).release_timer(timer.id, f"failed: {exc}")
+                return False
+            return self._record(tenant_id, timer, result)
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            if kind is ActionType.RETIRE:
+                s.add_retire_candidate(device.id, policy.id, now)
+                result = "added to the retire noncompliant devices list"
+            else:
+                payload = {"policyId": policy.id, "policyName": policy.display_name}
+                if kind is ActionType.PUSH_NOTIFICATION and device.compliance is not None:
+                    payload["message"] = device.compliance.reason
+                s.add_command(DeviceCommand(new_id(), device.id, kind.value, payload, now))
+                result = f"{kind.value} queued for the device"
+            s.record_timer_result(timer.id, result)
+        return True
+
+    def _record(self, tenant_id: str, timer: ActionTimer, result: str) -> bool:
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).record_timer_result(timer.id, result)
+        return True
+
+    def _notify(
+        self,
+        tenant_id: str,
+        device: ManagedDevice,
+        policy: CompliancePolicy,
+        action: ScheduledAction,
+    ) -> str:
+        template = None
+        if action.notification_template_id:
+            with self.db.read() as conn:
+                template = MdmStore(conn, tenant_id).get_template(action.notification_template_id)
+        reasons = []
+        for p in device.compliance.policies if device.compliance else ():
+            if p.policy_id == policy.id:
+                reasons = [s.reason for s in p.settings if s.state is SettingState.NONCOMPLIANT]
+        subject, body = notification(
+            template,
+            {
+                "UserName": device.user_principal_name,
+                "DeviceName": device.device_name,
+                "DeviceId": device.id,
+                "OSAndVersion": f"{device.operating_system} {device.os_version}",
+                "PolicyName": policy.display_name,
+                "Reasons": "\n".join(f"- {r}" for r in reasons),
+            },
+        )
+        to = [device.user_principal_name, *action.cc]
+        if self.mailer is None:
+            return "not sent: no SMTP server is configured (STOCKADE_SMTP_HOST)"
+        self.mailer.send(to, subject, body)
+        return f"e-mail sent to {', '.join(to)}"
+
+    def retire_list(self, tenant_id: str) -> list[tuple[ManagedDevice, str, datetime]]:
+        with self.db.read() as conn:
+            s = MdmStore(conn, tenant_id)
+            out = []
+            for device_id, policy_id, added in s.retire_candidates():
+                device = s.get_device(device_id)
+                if device is not None:
+                    out.append((device, policy_id, added))
+        return out
+
+    def device_action(
+        self, tenant_id: str, device_id: str, action_name: str, actor: dict[str, Any]
+    ) -> DeviceCommand:
+        """An admin's device action (Graph managedDevice actions), queued for the device and
+        audited. Retire and wipe revoke the device once it has received them."""
+        if action_name not in DEVICE_ACTIONS:
+            raise InvalidInput(f"unknown device action {action_name}", field="action")
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            device = s.get_device(device_id)
+            if device is None:
+                raise NotFound(f"no managed device {device_id}")
+            if device.management_state in FINAL_STATES.values():
+                raise Conflict(f"the device is already {device.management_state}")
+            command = DeviceCommand(new_id(), device.id, action_name, {}, now)
+            s.add_command(command)
+            state = DEVICE_ACTIONS[action_name]
+            if state:
+                s.update_device(device.id, management_state=state)
+                s.remove_retire_candidates(device.id)
+            s.add_audit_event(
+                AuditEvent(
+                    new_id(),
+                    now,
+                    action_name,
+                    actor,
+                    (
+                        {
+                            "resourceId": device.id,
+                            "displayName": device.device_name,
+                            "type": "ManagedDevice",
+                        },
+                    ),
+                    "success",
+                )
+            )
+        return command
+
+    def device_tenant(self, device_id: str) -> str:
+        """The tenant of a managed device (operator reads, across tenants)."""
+        with self.db.read() as conn:
+            found = store.find_device_credential(conn, device_id)
+        if found is None:
+            raise NotFound(f"no managed device {device_id}")
+        return found[0]
+
+    def device_commands_for(self, device_id: str) -> list[DeviceCommand]:
+        return self.device_commands(self.device_tenant(device_id), device_id)
+
+    def device_commands(self, tenant_id: str, device_id: str) -> list[DeviceCommand]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).commands(device_id)
+
+    def audit_events(self, tenant_id: str) -> list[AuditEvent]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).audit_events()
+
+    # notification templates
+    def create_template(
+        self,
+        tenant_id: str,
+        display_name: str,
+        default_locale: str,
+        messages: list[LocalizedMessage],
+    ) -> NotificationTemplate:
+        now = self.clock.now()
+        template = NotificationTemplate(
+            new_id(), display_name, default_locale, tuple(messages), now, now
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).add_template(template)
+        return template
+
+    def add_template_message(
+        self, tenant_id: str, template_id: str, message: LocalizedMessage
+    ) -> NotificationTemplate:
+        template = self.get_template(tenant_id, template_id)
+        kept = tuple(m for m in template.messages if m.locale.lower() != message.locale.lower())
+        template = replace(template, messages=(*kept, message), modified_at=self.clock.now())
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).save_template_messages(template)
+        return template
+
+    def list_templates(self, tenant_id: str) -> list[NotificationTemplate]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).templates()
+
+    def get_template(self, tenant_id: str, template_id: str) -> NotificationTemplate:
+        with self.db.read() as conn:
+            template = MdmStore(conn, tenant_id).get_template(template_id)
+        if template is None:
+            raise NotFound(f"no notification message template {template_id}")
+        return template
+
+    def delete_template(self, tenant_id: str, template_id: str) -> None:
+        with self.db.begin() as conn:
+            if not MdmStore(conn, tenant_id).delete_template(template_id):
+                raise NotFound(f"no notification message template {template_id}")
 
     def reevaluate_all(self, tenant_id: str) -> None:
         for device in self.list_devices(tenant_id):
@@ -467,6 +725,30 @@ class MdmService:
             s.save_tenant_settings(updated)
         self.reevaluate_all(tenant_id)
         return updated
+
+
+def _schedule_actions(
+    s: MdmStore, device_id: str, policies: list[CompliancePolicy], since: dict[str, datetime]
+) -> None:
+    """One timer per action of each failing policy, due `gracePeriodHours` after the
+    noncompliance began; timers of policies the device meets again are dropped."""
+    by_id = {p.id: p for p in policies}
+    for policy_id, episode in since.items():
+        policy = by_id.get(policy_id)
+        for action in policy.scheduled_actions if policy else ():
+            if action.action_type is ActionType.BLOCK and not action.grace_period_hours:
+                continue  # nothing to wait for: the state is noncompliant already
+            s.schedule_timer(
+                ActionTimer(
+                    new_id(),
+                    device_id,
+                    policy_id,
+                    action,
+                    episode,
+                    episode + timedelta(hours=action.grace_period_hours),
+                )
+            )
+    s.cancel_timers(device_id, set(since))
 
 
 def policy_body(policy: CompliancePolicy) -> dict[str, Any]:

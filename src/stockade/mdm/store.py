@@ -25,14 +25,19 @@ from sqlalchemy import (
 from stockade.core.model import Platform, ThreatLevel
 from stockade.mdm.catalog import platform_of_policy
 from stockade.mdm.model import (
+    ActionTimer,
     ActionType,
+    AuditEvent,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
+    DeviceCommand,
     DeviceConfiguration,
     EnrollmentToken,
     JoinType,
+    LocalizedMessage,
     ManagedDevice,
+    NotificationTemplate,
     PolicyResult,
     ScheduledAction,
     SettingResult,
@@ -97,6 +102,79 @@ compliance_policies = Table(
     Column("unsupported", Json, nullable=True),
     Column("scheduled_actions", Json, nullable=True),
     Column("version", Integer, nullable=True),
+)
+
+action_timers = Table(
+    "mdm_action_timers",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("device_id", String(36), nullable=False),
+    Column("policy_id", String(36), nullable=False),
+    Column("action_type", String(32), nullable=False),
+    # when the noncompliance began: one timer per action and episode
+    Column("episode", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("fired_at", UtcDateTime, nullable=True),
+    Column("config", Json, nullable=False),
+    Column("result", Text, nullable=True),
+    Index(
+        "ix_mdm_action_timers_once",
+        "tenant_id",
+        "device_id",
+        "policy_id",
+        "action_type",
+        "episode",
+        unique=True,
+    ),
+    Index("ix_mdm_action_timers_due", "fired_at", "due_at"),
+)
+
+device_commands = Table(
+    "mdm_device_commands",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("device_id", String(36), nullable=False),
+    Column("action_name", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Index("ix_mdm_device_commands_device", "tenant_id", "device_id", "delivered_at"),
+)
+
+retire_candidates = Table(
+    "mdm_retire_candidates",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("device_id", String(36), primary_key=True),
+    Column("policy_id", String(36), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+notification_templates = Table(
+    "mdm_notification_templates",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("default_locale", String(16), nullable=False),
+    Column("messages", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+audit_events = Table(
+    "mdm_audit_events",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("activity_at", UtcDateTime, nullable=False),
+    Column("activity", String(64), nullable=False),
+    Column("actor", Json, nullable=False),
+    Column("resources", Json, nullable=False),
+    Column("result", String(16), nullable=False),
+    Index("ix_mdm_audit_events_time", "tenant_id", "activity_at"),
 )
 
 tenant_settings = Table(
@@ -214,15 +292,7 @@ def _policy_values(policy: CompliancePolicy) -> dict[str, Any]:
         "modified_at": policy.modified_at,
         "settings": policy.settings,
         "unsupported": policy.unsupported,
-        "scheduled_actions": [
-            {
-                "actionType": a.action_type.value,
-                "gracePeriodHours": a.grace_period_hours,
-                "notificationTemplateId": a.notification_template_id,
-                "notificationMessageCCList": list(a.cc),
-            }
-            for a in policy.scheduled_actions
-        ],
+        "scheduled_actions": [_action_json(a) for a in policy.scheduled_actions],
         "version": policy.version,
     }
 
@@ -558,3 +628,299 @@ class MdmStore(TenantStore):
         )
         if done.rowcount == 0:
             self.conn.execute(insert(tenant_settings).values(tenant_id=self.tenant_id, **values))
+
+    # action timers
+    def schedule_timer(self, timer: ActionTimer) -> bool:
+        """Insert a timer unless this action already has one for the episode."""
+        exists = self.conn.execute(
+            select(action_timers.c.id).where(
+                action_timers.c.tenant_id == self.tenant_id,
+                action_timers.c.device_id == timer.device_id,
+                action_timers.c.policy_id == timer.policy_id,
+                action_timers.c.action_type == timer.action.action_type.value,
+                action_timers.c.episode == timer.episode,
+            )
+        ).first()
+        if exists:
+            return False
+        self.conn.execute(
+            insert(action_timers).values(
+                tenant_id=self.tenant_id,
+                id=timer.id,
+                device_id=timer.device_id,
+                policy_id=timer.policy_id,
+                action_type=timer.action.action_type.value,
+                episode=timer.episode,
+                due_at=timer.due_at,
+                fired_at=None,
+                config=_action_json(timer.action),
+                result=None,
+            )
+        )
+        return True
+
+    def cancel_timers(self, device_id: str, keep_policies: set[str]) -> None:
+        """Drop the unfired timers of policies the device no longer fails."""
+        q = delete(action_timers).where(
+            action_timers.c.tenant_id == self.tenant_id,
+            action_timers.c.device_id == device_id,
+            action_timers.c.fired_at.is_(None),
+        )
+        if keep_policies:
+            q = q.where(action_timers.c.policy_id.not_in(keep_policies))
+        self.conn.execute(q)
+
+    def claim_timer(self, timer_id: str, at: datetime) -> bool:
+        """Take a due timer; only one caller (thread or process) ever gets True."""
+        done = self.conn.execute(
+            update(action_timers)
+            .where(
+                action_timers.c.tenant_id == self.tenant_id,
+                action_timers.c.id == timer_id,
+                action_timers.c.fired_at.is_(None),
+            )
+            .values(fired_at=at)
+        )
+        return done.rowcount == 1
+
+    def release_timer(self, timer_id: str, result: str) -> None:
+        self.conn.execute(
+            update(action_timers)
+            .where(action_timers.c.tenant_id == self.tenant_id, action_timers.c.id == timer_id)
+            .values(fired_at=None, result=result)
+        )
+
+    def record_timer_result(self, timer_id: str, result: str) -> None:
+        self.conn.execute(
+            update(action_timers)
+            .where(action_timers.c.tenant_id == self.tenant_id, action_timers.c.id == timer_id)
+            .values(result=result)
+        )
+
+    def timers(self, device_id: str | None = None) -> list[ActionTimer]:
+        q = select(action_timers).where(action_timers.c.tenant_id == self.tenant_id)
+        if device_id:
+            q = q.where(action_timers.c.device_id == device_id)
+        return [_timer(r) for r in self.conn.execute(q.order_by(action_timers.c.due_at)).mappings()]
+
+    # device commands
+    def add_command(self, command: DeviceCommand) -> None:
+        self.conn.execute(
+            insert(device_commands).values(
+                tenant_id=self.tenant_id,
+                id=command.id,
+                device_id=command.device_id,
+                action_name=command.action_name,
+                payload=command.payload,
+                created_at=command.created_at,
+                delivered_at=None,
+            )
+        )
+
+    def commands(self, device_id: str, *, pending_only: bool = False) -> list[DeviceCommand]:
+        q = select(device_commands).where(
+            device_commands.c.tenant_id == self.tenant_id,
+            device_commands.c.device_id == device_id,
+        )
+        if pending_only:
+            q = q.where(device_commands.c.delivered_at.is_(None))
+        return [
+            DeviceCommand(
+                r["id"],
+                r["device_id"],
+                r["action_name"],
+                dict(r["payload"]),
+                r["created_at"],
+                r["delivered_at"],
+            )
+            for r in self.conn.execute(q.order_by(device_commands.c.created_at)).mappings()
+        ]
+
+    def mark_delivered(self, command_ids: Sequence[str], at: datetime) -> None:
+        if command_ids:
+            self.conn.execute(
+                update(device_commands)
+                .where(
+                    device_commands.c.tenant_id == self.tenant_id,
+                    device_commands.c.id.in_(list(command_ids)),
+                )
+                .values(delivered_at=at)
+            )
+
+    # retire list
+    def add_retire_candidate(self, device_id: str, policy_id: str, at: datetime) -> None:
+        exists = self.conn.execute(
+            select(retire_candidates.c.device_id).where(
+                retire_candidates.c.tenant_id == self.tenant_id,
+                retire_candidates.c.device_id == device_id,
+                retire_candidates.c.policy_id == policy_id,
+            )
+        ).first()
+        if not exists:
+            self.conn.execute(
+                insert(retire_candidates).values(
+                    tenant_id=self.tenant_id, device_id=device_id, policy_id=policy_id, added_at=at
+                )
+            )
+
+    def retire_candidates(self) -> list[tuple[str, str, datetime]]:
+        q = select(retire_candidates).where(retire_candidates.c.tenant_id == self.tenant_id)
+        return [
+            (r["device_id"], r["policy_id"], r["added_at"])
+            for r in self.conn.execute(q.order_by(retire_candidates.c.added_at)).mappings()
+        ]
+
+    def remove_retire_candidates(self, device_id: str) -> None:
+        self.conn.execute(
+            delete(retire_candidates).where(
+                retire_candidates.c.tenant_id == self.tenant_id,
+                retire_candidates.c.device_id == device_id,
+            )
+        )
+
+    # notification templates
+    def add_template(self, template: NotificationTemplate) -> None:
+        self.conn.execute(
+            insert(notification_templates).values(
+                tenant_id=self.tenant_id,
+                id=template.id,
+                display_name=template.display_name,
+                default_locale=template.default_locale,
+                messages=[_message_json(m) for m in template.messages],
+                created_at=template.created_at,
+                modified_at=template.modified_at,
+            )
+        )
+
+    def save_template_messages(self, template: NotificationTemplate) -> None:
+        self.conn.execute(
+            update(notification_templates)
+            .where(
+                notification_templates.c.tenant_id == self.tenant_id,
+                notification_templates.c.id == template.id,
+            )
+            .values(
+                messages=[_message_json(m) for m in template.messages],
+                modified_at=template.modified_at,
+            )
+        )
+
+    def templates(self) -> list[NotificationTemplate]:
+        q = select(notification_templates).where(
+            notification_templates.c.tenant_id == self.tenant_id
+        )
+        return [
+            NotificationTemplate(
+                r["id"],
+                r["display_name"],
+                r["default_locale"],
+                tuple(
+                    LocalizedMessage(
+                        m["locale"], m["subject"], m["messageTemplate"], m["isDefault"]
+                    )
+                    for m in r["messages"]
+                ),
+                r["created_at"],
+                r["modified_at"],
+            )
+            for r in self.conn.execute(q.order_by(notification_templates.c.created_at)).mappings()
+        ]
+
+    def get_template(self, template_id: str) -> NotificationTemplate | None:
+        return next((t for t in self.templates() if t.id == template_id), None)
+
+    def delete_template(self, template_id: str) -> bool:
+        done = self.conn.execute(
+            delete(notification_templates).where(
+                notification_templates.c.tenant_id == self.tenant_id,
+                notification_templates.c.id == template_id,
+            )
+        )
+        return done.rowcount > 0
+
+    # audit
+    def add_audit_event(self, event: AuditEvent) -> None:
+        self.conn.execute(
+            insert(audit_events).values(
+                tenant_id=self.tenant_id,
+                id=event.id,
+                activity_at=event.activity_at,
+                activity=event.activity,
+                actor=event.actor,
+                resources=list(event.resources),
+                result=event.result,
+            )
+        )
+
+    def audit_events(self) -> list[AuditEvent]:
+        q = select(audit_events).where(audit_events.c.tenant_id == self.tenant_id)
+        return [
+            AuditEvent(
+                r["id"],
+                r["activity_at"],
+                r["activity"],
+                dict(r["actor"]),
+                tuple(r["resources"]),
+                r["result"],
+            )
+            for r in self.conn.execute(q.order_by(audit_events.c.activity_at)).mappings()
+        ]
+
+
+def due_timers(conn: Any, now: datetime, limit: int = 500) -> list[tuple[str, ActionTimer]]:
+    """Unfired timers due by `now`, across tenants (the scheduler's sweep): (tenant, timer)."""
+    q = (
+        select(action_timers)
+        .where(action_timers.c.fired_at.is_(None), action_timers.c.due_at <= now)
+        .order_by(action_timers.c.due_at)
+        .limit(limit)
+    )
+    return [(r["tenant_id"], _timer(r)) for r in conn.execute(q).mappings()]
+
+
+def stale_devices(conn: Any, before: datetime) -> list[tuple[str, str, datetime]]:
+    """(tenant, device, last sync) of devices silent since `before`, not yet noncompliant."""
+    q = select(
+        managed_devices.c.tenant_id, managed_devices.c.id, managed_devices.c.last_sync_at
+    ).where(
+        managed_devices.c.last_sync_at < before,
+        managed_devices.c.compliance_state != "noncompliant",
+    )
+    return [(t, d, at) for t, d, at in conn.execute(q)]
+
+
+def _action_json(a: ScheduledAction) -> dict[str, Any]:
+    return {
+        "actionType": a.action_type.value,
+        "gracePeriodHours": a.grace_period_hours,
+        "notificationTemplateId": a.notification_template_id,
+        "notificationMessageCCList": list(a.cc),
+    }
+
+
+def _timer(r: Any) -> ActionTimer:
+    c = r["config"]
+    return ActionTimer(
+        id=r["id"],
+        device_id=r["device_id"],
+        policy_id=r["policy_id"],
+        action=ScheduledAction(
+            ActionType(c["actionType"]),
+            c["gracePeriodHours"],
+            c.get("notificationTemplateId"),
+            tuple(c.get("notificationMessageCCList") or ()),
+        ),
+        episode=r["episode"],
+        due_at=r["due_at"],
+        fired_at=r["fired_at"],
+        result=r["result"],
+    )
+
+
+def _message_json(m: LocalizedMessage) -> dict[str, Any]:
+    return {
+        "locale": m.locale,
+        "subject": m.subject,
+        "messageTemplate": m.message_template,
+        "isDefault": m.is_default,
+    }
