@@ -151,6 +151,8 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         {"locale": "en-us", "subject": "s", "messageTemplate": "m"},
     ),
     ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
+    ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}/deviceStatuses", None),
+    ("DELETE", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
     ("PATCH", "/api/deviceManagement/deviceConfigurations/{config_id}", {"displayName": "x"}),
     ("POST", "/api/deviceManagement/deviceConfigurations/{config_id}/assign", {"assignments": []}),
     ("GET", "/api/machines/{machine_id}", None),

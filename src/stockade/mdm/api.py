@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Body as JsonBody
@@ -259,6 +259,9 @@ class DeviceFacts(Body):
 class CheckInRequest(Body):
     os_version: str | None = Field(None, alias="osVersion", max_length=64)
     facts: DeviceFacts | None = None
+    profile_statuses: list[ProfileStatus] = Field(
+        default_factory=list, alias="profileStatuses", max_length=500
+    )
 
 
 class LocalizedMessageBody(Body):
@@ -302,10 +305,24 @@ class AssignRequest(Body):
 class ConfigurationPatch(Body):
     odata_type: str | None = Field(None, alias="@odata.type")
     display_name: str | None = Field(None, alias="displayName", min_length=1, max_length=200)
-    allow_sample_sharing: bool | None = Field(None, alias="allowSampleSharing")
-    enable_expedited_telemetry_reporting: bool | None = Field(
+    allow_sample_sharing: StrictBool | None = Field(None, alias="allowSampleSharing")
+    enable_expedited_telemetry_reporting: StrictBool | None = Field(
         None, alias="enableExpeditedTelemetryReporting"
     )
+    package_id: str | None = Field(None, alias="packageId", min_length=1, max_length=200)
+    anti_phishing_enabled: StrictBool | None = Field(None, alias="antiPhishingEnabled")
+    vpn_enabled: StrictBool | None = Field(None, alias="vpnEnabled")
+
+
+class NewConfiguration(ConfigurationPatch):
+    odata_type: str = Field(alias="@odata.type")  # type: ignore[assignment]
+    display_name: str = Field(alias="displayName", min_length=1, max_length=200)  # type: ignore[assignment]
+
+
+class ProfileStatus(Body):
+    id: str = Field(min_length=1, max_length=36)
+    status: Literal["succeeded", "error"]
+    error_description: str | None = Field(None, alias="errorDescription", max_length=2000)
 
 
 # enrollment tokens
@@ -392,6 +409,7 @@ def check_in(
         dev,
         body.os_version if body else None,
         body.facts.reported() if body and body.facts else None,
+        [(x.id, x.status, x.error_description) for x in body.profile_statuses] if body else None,
     )
     return {
         "managedDevice": managed_device_json(result.device),
@@ -654,6 +672,62 @@ def list_configurations(
     p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
 ) -> dict[str, Any]:
     return collection([configuration_json(c) for c in s.mdm.list_configurations(p.tenant_id)])
+
+
+@router.post("/deviceManagement/deviceConfigurations", status_code=201)
+def create_configuration(
+    body: NewConfiguration,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    settings = body.model_dump(
+        by_alias=True, exclude_none=True, exclude={"odata_type", "display_name"}
+    )
+    return configuration_json(
+        s.mdm.create_configuration(p.tenant_id, body.odata_type, body.display_name, settings)
+    )
+
+
+@router.delete("/deviceManagement/deviceConfigurations/{config_id}", status_code=204)
+def delete_configuration(
+    config_id: str,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.mdm.delete_configuration(p.tenant_id, config_id)
+
+
+@router.get("/deviceManagement/deviceConfigurations/{config_id}/deviceStatuses")
+def configuration_device_statuses(
+    config_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Graph `deviceConfigurationDeviceStatus`: the profile's deployment on each device."""
+    rows = s.mdm.deployment_statuses(p.tenant_id, config_id)
+    counts = Counter(status.value for _, status, _, _ in rows)
+    return collection(
+        [
+            {
+                "id": f"{config_id}_{d.id}",
+                "managedDeviceId": d.id,
+                "deviceDisplayName": d.device_name,
+                "userPrincipalName": d.user_principal_name,
+                "platform": d.platform.value,
+                "status": status.value,
+                "errorDescription": detail,
+                "lastReportedDateTime": at,
+            }
+            for d, status, detail, at in rows
+        ],
+        **{"@odata.count": len(rows)},
+        deviceStatusOverview={
+            "pendingCount": counts.get("pending", 0),
+            "successCount": counts.get("succeeded", 0),
+            "errorCount": counts.get("error", 0),
+            "notApplicableCount": counts.get("notApplicable", 0),
+        },
+    )
 
 
 @router.get("/deviceManagement/deviceConfigurations/{config_id}")

@@ -141,6 +141,32 @@ class JoinType(StrEnum):
 
 
 ONBOARDING_PROFILE_TYPE = "#microsoft.graph.windowsDefenderAdvancedThreatProtectionConfiguration"
+ANDROID_MTD_APP_CONFIG_TYPE = "#microsoft.graph.androidManagedStoreAppConfiguration"
+
+# the settings an admin may set on each profile type, with their defaults
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    ONBOARDING_PROFILE_TYPE: {
+        "allowSampleSharing": True,
+        "enableExpeditedTelemetryReporting": False,
+    },
+    ANDROID_MTD_APP_CONFIG_TYPE: {
+        "packageId": "com.stockade.mtd",
+        "antiPhishingEnabled": True,
+        "vpnEnabled": True,
+    },
+}
+# platforms a profile type applies to; other devices report it as notApplicable
+PROFILE_PLATFORMS: dict[str, frozenset[Platform]] = {
+    ONBOARDING_PROFILE_TYPE: frozenset(Platform),
+    ANDROID_MTD_APP_CONFIG_TYPE: frozenset({Platform.ANDROID}),
+}
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    ERROR = "error"
+    NOT_APPLICABLE = "notApplicable"
 
 
 @dataclass(frozen=True)

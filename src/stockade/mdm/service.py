@@ -20,12 +20,15 @@ from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
     ONBOARDING_PROFILE_TYPE,
     OPERATING_SYSTEMS,
+    PROFILE_PLATFORMS,
+    PROFILE_SETTINGS,
     ActionTimer,
     ActionType,
     AuditEvent,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
+    DeploymentStatus,
     DeviceCommand,
     DeviceConfiguration,
     EnrollmentToken,
@@ -225,7 +228,10 @@ class MdmService:
         device: ManagedDevice,
         os_version: str | None,
         facts: dict[str, Any] | None = None,
+        profile_statuses: list[tuple[str, str, str | None]] | None = None,
     ) -> CheckIn:
+        """A device reports in: facts, the outcome of the profiles it applied
+        (`profile_statuses`: id, succeeded/error, detail); it gets its profiles and actions."""
         values: dict[str, Any] = {"last_sync_at": self.clock.now()}
         if os_version:
             _validate_device(device.platform.value, os_version, device.join_type)
@@ -243,9 +249,58 @@ class MdmService:
             s.update_device(device.id, **values)
         device = self.reevaluate(tenant_id, device.id)
         groups = self._groups(tenant_id, device)
-        with self.db.read() as conn:
-            profiles = MdmStore(conn, tenant_id).list_configurations(groups)
+        now = values["last_sync_at"]
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            profiles = [
+                c
+                for c in s.list_configurations(groups)
+                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(Platform))
+            ]
+            by_id = {c.id: c for c in profiles}
+            known = s.deployment(device.id)
+            for i, (config_id, status, detail) in enumerate(profile_statuses or ()):
+                if config_id not in by_id:
+                    raise InvalidInput(
+                        f"profile {config_id} is not assigned to this device",
+                        field=f"profileStatuses[{i}].id",
+                    )
+                config = by_id[config_id]
+                s.set_deployment(config_id, device.id, status, detail, config.modified_at, now)
+                known[config_id] = (status, detail, config.modified_at, now)
+            for config in profiles:
+                # delivered now; a changed profile is pending again until the device reports
+                if config.id not in known or known[config.id][2] != config.modified_at:
+                    s.set_deployment(
+                        config.id,
+                        device.id,
+                        DeploymentStatus.PENDING,
+                        None,
+                        config.modified_at,
+                        now,
+                    )
         return CheckIn(device, tuple(profiles), CHECK_IN_SECONDS, tuple(commands))
+
+    def deployment_statuses(
+        self, tenant_id: str, config_id: str
+    ) -> list[tuple[ManagedDevice, DeploymentStatus, str | None, datetime | None]]:
+        """Every device the profile is assigned to, with its deployment status."""
+        config = self.get_configuration(tenant_id, config_id)
+        applies = PROFILE_PLATFORMS.get(config.odata_type, frozenset(Platform))
+        out = []
+        for device in self.list_devices(tenant_id):
+            if not set(config.group_ids) & self._groups(tenant_id, device):
+                continue
+            if device.platform not in applies:
+                out.append((device, DeploymentStatus.NOT_APPLICABLE, None, None))
+                continue
+            with self.db.read() as conn:
+                row = MdmStore(conn, tenant_id).deployment(device.id).get(config.id)
+            if row is None or row[2] != config.modified_at:
+                out.append((device, DeploymentStatus.PENDING, None, row[3] if row else None))
+            else:
+                out.append((device, DeploymentStatus(row[0]), row[1], row[3]))
+        return out
 
     # threat level from the connector
     def apply_threat_level(
@@ -651,8 +706,8 @@ class MdmService:
                 display_name="Threat defense onboarding",
                 settings={
                     "advancedThreatProtectionOnboardingBlob": blob,
-                    "allowSampleSharing": True,
-                    "enableExpeditedTelemetryReporting": False,
+                    "advancedThreatProtectionAutoPopulateOnboardingBlob": True,
+                    **PROFILE_SETTINGS[ONBOARDING_PROFILE_TYPE],
                 },
                 created_at=now,
                 modified_at=now,
@@ -671,6 +726,42 @@ class MdmService:
             raise NotFound(f"no device configuration {config_id}")
         return config
 
+    def create_configuration(
+        self, tenant_id: str, odata_type: str, display_name: str, settings: dict[str, Any]
+    ) -> DeviceConfiguration:
+        """A profile an admin creates (the onboarding profile comes from the connector)."""
+        if odata_type == ONBOARDING_PROFILE_TYPE or odata_type not in PROFILE_SETTINGS:
+            creatable = [t for t in PROFILE_SETTINGS if t != ONBOARDING_PROFILE_TYPE]
+            raise InvalidInput(
+                f"@odata.type {odata_type!r} cannot be created here; use one of "
+                + ", ".join(creatable)
+                + " (the onboarding profile is made by the threat-defense connector)",
+                field="@odata.type",
+            )
+        _check_profile_settings(odata_type, settings)
+        now = self.clock.now()
+        config = DeviceConfiguration(
+            new_id(),
+            odata_type,
+            display_name,
+            {**PROFILE_SETTINGS[odata_type], **settings},
+            now,
+            now,
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).add_configuration(config)
+        return config
+
+    def delete_configuration(self, tenant_id: str, config_id: str) -> None:
+        config = self.get_configuration(tenant_id, config_id)
+        if config.odata_type == ONBOARDING_PROFILE_TYPE:
+            raise Conflict(
+                "the onboarding profile belongs to the threat-defense connector; "
+                "delete the connector instead"
+            )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).delete_configuration(config_id)
+
     def update_configuration(
         self, tenant_id: str, config_id: str, display_name: str | None, settings: dict[str, Any]
     ) -> DeviceConfiguration:
@@ -680,6 +771,7 @@ class MdmService:
                 "advancedThreatProtectionOnboardingBlob is set by the threat-defense connector",
                 field="advancedThreatProtectionOnboardingBlob",
             )
+        _check_profile_settings(config.odata_type, settings)
         merged = {**config.settings, **settings}
         now = self.clock.now()
         with self.db.begin() as conn:
@@ -725,6 +817,15 @@ class MdmService:
             s.save_tenant_settings(updated)
         self.reevaluate_all(tenant_id)
         return updated
+
+
+def _check_profile_settings(odata_type: str, settings: dict[str, Any]) -> None:
+    allowed = PROFILE_SETTINGS.get(odata_type, {})
+    for key, value in settings.items():
+        if key not in allowed:
+            raise InvalidInput(f"{key} is not a setting of {odata_type}", field=key)
+        if type(value) is not type(allowed[key]):
+            raise InvalidInput(f"{key} must be a {type(allowed[key]).__name__}", field=key)
 
 
 def _schedule_actions(

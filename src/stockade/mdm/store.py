@@ -177,6 +177,19 @@ audit_events = Table(
     Index("ix_mdm_audit_events_time", "tenant_id", "activity_at"),
 )
 
+deployment_statuses = Table(
+    "mdm_deployment_statuses",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("config_id", String(36), primary_key=True),
+    Column("device_id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    # the profile version (its lastModifiedDateTime) the status is about
+    Column("profile_version", UtcDateTime, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+)
+
 tenant_settings = Table(
     "mdm_tenant_settings",
     metadata,
@@ -865,6 +878,60 @@ class MdmStore(TenantStore):
             )
             for r in self.conn.execute(q.order_by(audit_events.c.activity_at)).mappings()
         ]
+
+    # profile deployment
+    def deployment(self, device_id: str) -> dict[str, tuple[str, str | None, datetime, datetime]]:
+        """Per profile id: (status, detail, profile version, reported at) for one device."""
+        q = select(deployment_statuses).where(
+            deployment_statuses.c.tenant_id == self.tenant_id,
+            deployment_statuses.c.device_id == device_id,
+        )
+        return {
+            r["config_id"]: (r["status"], r["detail"], r["profile_version"], r["reported_at"])
+            for r in self.conn.execute(q).mappings()
+        }
+
+    def set_deployment(
+        self,
+        config_id: str,
+        device_id: str,
+        status: str,
+        detail: str | None,
+        version: datetime,
+        at: datetime,
+    ) -> None:
+        values = {"status": status, "detail": detail, "profile_version": version, "reported_at": at}
+        done = self.conn.execute(
+            update(deployment_statuses)
+            .where(
+                deployment_statuses.c.tenant_id == self.tenant_id,
+                deployment_statuses.c.config_id == config_id,
+                deployment_statuses.c.device_id == device_id,
+            )
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(
+                insert(deployment_statuses).values(
+                    tenant_id=self.tenant_id, config_id=config_id, device_id=device_id, **values
+                )
+            )
+
+    def delete_configuration(self, config_id: str) -> bool:
+        for table, column in (
+            (assignments, assignments.c.target_id),
+            (deployment_statuses, deployment_statuses.c.config_id),
+        ):
+            self.conn.execute(
+                delete(table).where(table.c.tenant_id == self.tenant_id, column == config_id)
+            )
+        done = self.conn.execute(
+            delete(device_configurations).where(
+                device_configurations.c.tenant_id == self.tenant_id,
+                device_configurations.c.id == config_id,
+            )
+        )
+        return done.rowcount > 0
 
 
 def due_timers(conn: Any, now: datetime, limit: int = 500) -> list[tuple[str, ActionTimer]]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_mdm_depth
 Revises: 0001
-Create Date: 2026-11-26 21:59:26.232467
+Create Date: 2026-11-26 22:02:08.562582
 """
 
 from __future__ import annotations
@@ -65,6 +65,24 @@ def upgrade() -> None:
             "ix_mdm_audit_events_time", ["tenant_id", "activity_at"], unique=False
         )
 
+    op.create_table(
+        "mdm_deployment_statuses",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("config_id", sa.String(length=36), nullable=False),
+        sa.Column("device_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("profile_version", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["directory_tenants.id"],
+            name=op.f("fk_mdm_deployment_statuses_tenant_id_directory_tenants"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "config_id", "device_id", name=op.f("pk_mdm_deployment_statuses")
+        ),
+    )
     op.create_table(
         "mdm_device_commands",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -162,6 +180,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mdm_device_commands_device")
 
     op.drop_table("mdm_device_commands")
+    op.drop_table("mdm_deployment_statuses")
     with op.batch_alter_table("mdm_audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_mdm_audit_events_time")
 
