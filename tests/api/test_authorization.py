@@ -96,6 +96,13 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         "template_id": ctx.client.post(
             "/api/deviceManagement/notificationMessageTemplates", json={"displayName": "t"}
         ).json()["id"],
+        "app_policy_id": ctx.client.post(
+            "/api/deviceAppManagement/managedAppPolicies",
+            json={
+                "@odata.type": "#microsoft.graph.androidManagedAppProtection",
+                "displayName": "a",
+            },
+        ).json()["id"],
         "machine_id": device.machine_id,
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
@@ -155,6 +162,23 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
     ("PATCH", "/api/deviceManagement/deviceConfigurations/{config_id}", {"displayName": "x"}),
     ("POST", "/api/deviceManagement/deviceConfigurations/{config_id}/assign", {"assignments": []}),
+    ("GET", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "PATCH",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}",
+        {"displayName": "x"},
+    ),
+    ("DELETE", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/assign",
+        {"assignments": []},
+    ),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/targetApps",
+        {"apps": []},
+    ),
     ("GET", "/api/machines/{machine_id}", None),
     ("GET", "/api/machines/{machine_id}/alerts", None),
     ("GET", "/api/alerts/{alert_id}", None),

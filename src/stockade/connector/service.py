@@ -23,6 +23,7 @@ from stockade.connector.store import ConnectorStore
 from stockade.core.clock import Clock
 from stockade.core.errors import Conflict, InvalidInput, NotFound
 from stockade.core.events import MachineRiskChanged
+from stockade.core.model import Platform
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
 from stockade.storage.database import Database
@@ -76,6 +77,7 @@ class ConnectorService:
                 raise Conflict("this tenant already has a threat-defense connector")
             s.add(connector)
         self.access.create_classic_policy(tenant_id, connector.id)
+        self._app_protection(tenant_id, connector)
         package = self.mtd.onboarding_package(tenant_id)
         self.mdm.upsert_onboarding_profile(tenant_id, package.as_blob())
         self.sync(tenant_id)
@@ -90,6 +92,7 @@ class ConnectorService:
                 raise NotFound(f"no connector {connector_id}")
             connector = replace(current, **changes)
             s.save(connector)
+        self._app_protection(tenant_id, connector)
         self.sync(tenant_id)
         return connector
 
@@ -98,6 +101,15 @@ class ConnectorService:
             if not ConnectorStore(conn, tenant_id).delete(connector_id):
                 raise NotFound(f"no connector {connector_id}")
         self.access.remove_classic_policies(tenant_id, connector_id)
+        for platform in (Platform.ANDROID, Platform.IOS):
+            self.mdm.set_partner_app_protection(tenant_id, platform, False)
+
+    def _app_protection(self, tenant_id: str, connector: Connector) -> None:
+        """App protection may use our threat levels only where the MAM toggle is on."""
+        self.mdm.set_partner_app_protection(
+            tenant_id, Platform.ANDROID, connector.android_mam_enabled
+        )
+        self.mdm.set_partner_app_protection(tenant_id, Platform.IOS, connector.ios_mam_enabled)
 
     def get(self, tenant_id: str, connector_id: str) -> Connector:
         with self.db.read() as conn:

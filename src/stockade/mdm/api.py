@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Body as JsonBody
 from pydantic import Field, StrictBool, StrictInt
 
-from stockade.core.errors import InvalidInput
+from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
 from stockade.core.model import Platform, ThreatLevel
 from stockade.directory.model import AdminPrincipal, Permission
 from stockade.http.auth import bearer, device, public, require, services
 from stockade.http.schema import Body, collection
 from stockade.mdm.catalog import POLICY_TYPES, SETTINGS, Kind
 from stockade.mdm.model import (
+    ALL_LICENSED_USERS,
     OPERATING_SYSTEMS,
+    AppProtectionPolicy,
     CompliancePolicy,
     ComplianceResult,
     ComplianceState,
@@ -895,3 +898,208 @@ def add_localized_message(
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     return template_json(s.mdm.add_template_message(p.tenant_id, template_id, body.model()))
+
+
+# app protection (Graph deviceAppManagement)
+APP_POLICIES = "/deviceAppManagement/managedAppPolicies"
+
+
+def app_policy_json(x: AppProtectionPolicy) -> dict[str, Any]:
+    key = "packageId" if x.platform is Platform.ANDROID else "bundleId"
+    identifier = (
+        "#microsoft.graph.androidMobileAppIdentifier"
+        if x.platform is Platform.ANDROID
+        else "#microsoft.graph.iosMobileAppIdentifier"
+    )
+    return {
+        "@odata.type": x.odata_type,
+        "id": x.id,
+        "displayName": x.display_name,
+        "description": x.description,
+        "createdDateTime": x.created_at,
+        "lastModifiedDateTime": x.modified_at,
+        "version": str(x.version),
+        "maximumAllowedDeviceThreatLevel": (
+            x.maximum_allowed_device_threat_level.value
+            if x.maximum_allowed_device_threat_level
+            else "notConfigured"
+        ),
+        "mobileThreatDefenseRemediationAction": x.mobile_threat_defense_remediation_action,
+        "apps": [
+            {"id": f"{app}.{x.id}", "mobileAppIdentifier": {"@odata.type": identifier, key: app}}
+            for app in x.apps
+        ],
+        "isAssigned": bool(x.targets),
+        "assignments": [
+            {
+                "id": f"{x.id}_{t}",
+                "target": (
+                    {"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"}
+                    if t == ALL_LICENSED_USERS
+                    else {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": t}
+                ),
+            }
+            for t in x.targets
+        ],
+        "unsupportedSettings": [
+            {"setting": k, "value": v, "state": "notEvaluated"} for k, v in x.unsupported.items()
+        ],
+    }
+
+
+class AppAssignmentTarget(Body):
+    odata_type: str = Field("#microsoft.graph.groupAssignmentTarget", alias="@odata.type")
+    group_id: str | None = Field(None, alias="groupId")
+
+
+class AppAssignment(Body):
+    id: str | None = None
+    target: AppAssignmentTarget
+
+
+class AppAssignRequest(Body):
+    assignments: list[AppAssignment]
+
+
+class TargetAppsRequest(Body):
+    apps: list[dict[str, Any] | str]
+    app_group_type: str | None = Field(None, alias="appGroupType")
+
+
+class LaunchRequest(Body):
+    app_id: str = Field(alias="appId", min_length=1, max_length=300)
+    platform: Literal["android", "iOS"]
+
+
+@router.get(APP_POLICIES)
+def list_app_policies(
+    p: AdminPrincipal = require(Permission.MDM_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return collection([app_policy_json(x) for x in s.mdm.list_app_policies(p.tenant_id)])
+
+
+@router.post(APP_POLICIES, status_code=201)
+def create_app_policy(
+    body: Annotated[dict[str, Any], JsonBody()],
+    import_unsupported: ImportFlag = False,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """`androidManagedAppProtection` or `iosManagedAppProtection`, e.g. from an Intune export."""
+    policy = s.mdm.create_app_policy(p.tenant_id, body, import_unsupported=import_unsupported)
+    return app_policy_json(policy)
+
+
+@router.get(APP_POLICIES + "/{policy_id}")
+def get_app_policy(
+    policy_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return app_policy_json(s.mdm.get_app_policy(p.tenant_id, policy_id))
+
+
+@router.patch(APP_POLICIES + "/{policy_id}")
+def patch_app_policy(
+    policy_id: str,
+    body: Annotated[dict[str, Any], JsonBody()],
+    import_unsupported: ImportFlag = False,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return app_policy_json(
+        s.mdm.update_app_policy(p.tenant_id, policy_id, body, import_unsupported=import_unsupported)
+    )
+
+
+@router.delete(APP_POLICIES + "/{policy_id}", status_code=204)
+def delete_app_policy(
+    policy_id: str,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.mdm.delete_app_policy(p.tenant_id, policy_id)
+
+
+@router.post(APP_POLICIES + "/{policy_id}/assign")
+def assign_app_policy(
+    policy_id: str,
+    body: AppAssignRequest,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    targets = []
+    for i, a in enumerate(body.assignments):
+        if a.target.odata_type.endswith("allLicensedUsersAssignmentTarget"):
+            targets.append(ALL_LICENSED_USERS)
+        elif a.target.group_id and a.target.odata_type.endswith(".groupAssignmentTarget"):
+            targets.append(a.target.group_id)
+        else:
+            raise InvalidInput(
+                "targets are groupAssignmentTarget (with groupId) or "
+                "allLicensedUsersAssignmentTarget",
+                field=f"assignments[{i}].target",
+            )
+    s.mdm.assign_app_policy(p.tenant_id, policy_id, targets)
+    return collection(app_policy_json(s.mdm.get_app_policy(p.tenant_id, policy_id))["assignments"])
+
+
+@router.post(APP_POLICIES + "/{policy_id}/targetApps", status_code=204)
+def target_apps(
+    policy_id: str,
+    body: TargetAppsRequest,
+    p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.mdm.target_apps(p.tenant_id, policy_id, list(body.apps))
+
+
+@router.post(
+    "/deviceAppManagement/conditionalLaunch",
+    dependencies=[public("the user is asserted by a trusted proxy, as for forward auth")],
+)
+def conditional_launch(
+    body: LaunchRequest,
+    request: Request,
+    tenant: str = Query(..., description="tenant id or name"),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Called by a protected app at launch and at its periodic check: allow, block or wipe.
+
+    The signed-in user comes from `STOCKADE_FORWARD_AUTH_USER_HEADER`, set by the auth proxy in
+    front (only from `STOCKADE_TRUSTED_PROXIES`); an enrolled device may add its credential in
+    `X-Stockade-Device`.
+    """
+    found = s.directory.find_tenant(tenant)
+    if found is None:
+        raise NotFound(f"no tenant {tenant!r}")
+    header = s.settings.forward_auth_user_header
+    trusted = request.client is not None and _trusted(request.client.host, s)
+    user_ref = request.headers.get(header) if trusted else None
+    if not user_ref:
+        raise Unauthenticated(f"no signed-in user: a trusted proxy must set {header}")
+    decision, level = s.mdm.conditional_launch(
+        found.id,
+        user_ref=user_ref,
+        app_id=body.app_id,
+        platform=Platform(body.platform),
+        device_token=request.headers.get("x-stockade-device"),
+    )
+    return {
+        "action": decision.action.value,
+        "reason": decision.reason,
+        "appliedPolicyIds": list(decision.policy_ids),
+        "deviceThreatLevel": level.value if level else None,
+        "checkInIntervalMinutes": LAUNCH_CHECK_MINUTES,
+    }
+
+
+LAUNCH_CHECK_MINUTES = 30  # Intune app protection re-checks conditional launch every 30 minutes
+
+
+def _trusted(host: str, s: Services) -> bool:
+    try:
+        addr = ip_address(host)
+    except ValueError:
+        return False
+    return any(addr in net for net in s.settings.trusted_proxies)

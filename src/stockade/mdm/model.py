@@ -115,6 +115,39 @@ class AuditEvent:
     result: str
 
 
+APP_PROTECTION_TYPES: dict[str, Platform] = {
+    "#microsoft.graph.androidManagedAppProtection": Platform.ANDROID,
+    "#microsoft.graph.iosManagedAppProtection": Platform.IOS,
+}
+ALL_LICENSED_USERS = "allLicensedUsers"
+
+
+@dataclass(frozen=True)
+class AppProtectionPolicy:
+    """Graph `androidManagedAppProtection` / `iosManagedAppProtection` (the MTD part)."""
+
+    id: str
+    odata_type: str
+    display_name: str
+    description: str
+    maximum_allowed_device_threat_level: ThreatLevel | None
+    """None is Graph's `notConfigured`."""
+    mobile_threat_defense_remediation_action: str
+    """`block`, `wipe` or `warn`."""
+    apps: tuple[str, ...]
+    """Package ids (Android) or bundle ids (iOS) the policy protects."""
+    created_at: datetime
+    modified_at: datetime
+    unsupported: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    """Group ids, or `allLicensedUsers`."""
+    version: int = 1
+
+    @property
+    def platform(self) -> Platform:
+        return APP_PROTECTION_TYPES[self.odata_type]
+
+
 @dataclass(frozen=True)
 class TenantSettings:
     """Graph `deviceManagementSettings`."""

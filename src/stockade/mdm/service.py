@@ -15,15 +15,25 @@ from stockade.core.ids import Credential, new_credential, new_id, parse_credenti
 from stockade.core.model import Platform, ThreatLevel
 from stockade.directory.service import DirectoryService
 from stockade.mdm import store
+from stockade.mdm.app_protection import (
+    LaunchDecision,
+    ParsedAppPolicy,
+    decide_launch,
+    parse_app_policy,
+    parse_apps,
+)
 from stockade.mdm.catalog import ParsedPolicy, parse_policy, unsupported_problems
 from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
+    ALL_LICENSED_USERS,
+    APP_PROTECTION_TYPES,
     ONBOARDING_PROFILE_TYPE,
     OPERATING_SYSTEMS,
     PROFILE_PLATFORMS,
     PROFILE_SETTINGS,
     ActionTimer,
     ActionType,
+    AppProtectionPolicy,
     AuditEvent,
     CompliancePolicy,
     ComplianceResult,
@@ -791,6 +801,179 @@ class MdmService:
     def compliance_of(self, device: ManagedDevice) -> ComplianceResult | None:
         return device.compliance
 
+    # app protection
+    def create_app_policy(
+        self, tenant_id: str, raw: dict[str, Any], *, import_unsupported: bool = False
+    ) -> AppProtectionPolicy:
+        odata_type = raw.get("@odata.type")
+        if odata_type not in APP_PROTECTION_TYPES:
+            raise InvalidInput(
+                f"@odata.type {odata_type!r} is not supported; use one of "
+                + ", ".join(APP_PROTECTION_TYPES),
+                field="@odata.type",
+            )
+        parsed = parse_app_policy(raw)
+        _app_problems(parsed, import_unsupported, set())
+        if not parsed.display_name:
+            raise InvalidInput("displayName is required", field="displayName")
+        now = self.clock.now()
+        policy = AppProtectionPolicy(
+            id=new_id(),
+            odata_type=str(odata_type),
+            display_name=parsed.display_name,
+            description=parsed.description or "",
+            maximum_allowed_device_threat_level=(
+                None if parsed.maximum == "" else parsed.maximum  # type: ignore[arg-type]
+            ),
+            mobile_threat_defense_remediation_action=parsed.remediation or "block",
+            apps=parsed.apps or (),
+            created_at=now,
+            modified_at=now,
+            unsupported=dict(parsed.unsupported),
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).save_app_policy(policy, new=True)
+        return policy
+
+    def update_app_policy(
+        self,
+        tenant_id: str,
+        policy_id: str,
+        patch: dict[str, Any],
+        *,
+        import_unsupported: bool = False,
+    ) -> AppProtectionPolicy:
+        current = self.get_app_policy(tenant_id, policy_id)
+        if patch.get("@odata.type") not in (None, current.odata_type):
+            raise InvalidInput("@odata.type of a policy cannot change", field="@odata.type")
+        parsed = parse_app_policy(patch)
+        _app_problems(parsed, import_unsupported, set())
+        policy = replace(
+            current,
+            display_name=parsed.display_name or current.display_name,
+            description=current.description if parsed.description is None else parsed.description,
+            maximum_allowed_device_threat_level=(
+                current.maximum_allowed_device_threat_level
+                if parsed.maximum == ""
+                else parsed.maximum  # type: ignore[arg-type]
+            ),
+            mobile_threat_defense_remediation_action=(
+                parsed.remediation or current.mobile_threat_defense_remediation_action
+            ),
+            apps=current.apps if parsed.apps is None else parsed.apps,
+            unsupported={**current.unsupported, **parsed.unsupported},
+            modified_at=self.clock.now(),
+            version=current.version + 1,
+        )
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).save_app_policy(policy, new=False)
+        return policy
+
+    def list_app_policies(self, tenant_id: str) -> list[AppProtectionPolicy]:
+        with self.db.read() as conn:
+            return MdmStore(conn, tenant_id).app_policies()
+
+    def get_app_policy(self, tenant_id: str, policy_id: str) -> AppProtectionPolicy:
+        found = next((p for p in self.list_app_policies(tenant_id) if p.id == policy_id), None)
+        if found is None:
+            raise NotFound(f"no managed app policy {policy_id}")
+        return found
+
+    def delete_app_policy(self, tenant_id: str, policy_id: str) -> None:
+        with self.db.begin() as conn:
+            if not MdmStore(conn, tenant_id).delete_app_policy(policy_id):
+                raise NotFound(f"no managed app policy {policy_id}")
+
+    def assign_app_policy(self, tenant_id: str, policy_id: str, targets: list[str]) -> None:
+        """Groups, or `allLicensedUsers`; replaces the assignments (Graph `assign`)."""
+        self.get_app_policy(tenant_id, policy_id)
+        for target in targets:
+            if target != ALL_LICENSED_USERS:
+                self.directory.get_group(tenant_id, target)
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).set_assignments(policy_id, targets)
+
+    def target_apps(self, tenant_id: str, policy_id: str, apps: list[Any]) -> AppProtectionPolicy:
+        problems: list[tuple[str, str]] = []
+        parsed = parse_apps(apps, problems)
+        if problems:
+            raise InvalidInput(problems[0][1], field=problems[0][0])
+        current = self.get_app_policy(tenant_id, policy_id)
+        policy = replace(current, apps=parsed, modified_at=self.clock.now())
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).save_app_policy(policy, new=False)
+        return policy
+
+    def set_partner_app_protection(self, tenant_id: str, platform: Platform, enabled: bool) -> None:
+        """Called by the connector when its app-protection toggle for `platform` changes: only
+        then may app protection use the threat levels it reports."""
+        with self.db.begin() as conn:
+            MdmStore(conn, tenant_id).set_partner_app_protection(platform.value, enabled)
+
+    def apply_user_threat_level(
+        self,
+        tenant_id: str,
+        user_ref: str,
+        platform: Platform,
+        level: ThreatLevel,
+        sequence: int,
+    ) -> bool:
+        """The partner's threat level for a user's (unenrolled) app device on `platform`.
+
+        `user_ref` is the user id or UPN. A push whose `sequence` is not newer than the last one
+        applied is ignored (returns False), so a late push never overwrites a newer one.
+        """
+        user = self.directory.find_user(tenant_id, user_ref)
+        if user is None:
+            raise NotFound(f"no user {user_ref}")
+        with self.db.begin() as conn:
+            s = MdmStore(conn, tenant_id)
+            current = s.user_threat_level(user.id, platform.value)
+            if current is not None and sequence <= current[1]:
+                return False
+            s.set_user_threat_level(
+                user.id, platform.value, level.value, sequence, self.clock.now()
+            )
+        return True
+
+    def conditional_launch(
+        self,
+        tenant_id: str,
+        *,
+        user_ref: str,
+        app_id: str,
+        platform: Platform,
+        device_token: str | None = None,
+    ) -> tuple[LaunchDecision, ThreatLevel | None]:
+        """What a protected app does at launch and at each periodic check: allow, block or
+        wipe, with the reason (app_protection.py has the rules)."""
+        if platform not in APP_PROTECTION_TYPES.values():
+            raise InvalidInput("platform must be android or iOS", field="platform")
+        user = self.directory.find_user(tenant_id, user_ref)
+        if user is None or not user.account_enabled:
+            raise Unauthenticated(f"no enabled user {user_ref!r} in this tenant")
+        groups = self.directory.group_ids_of(tenant_id, user.id) | {ALL_LICENSED_USERS}
+        with self.db.read() as conn:
+            s = MdmStore(conn, tenant_id)
+            partner = s.partner_app_protection(platform.value)
+            user_level = s.user_threat_level(user.id, platform.value)
+            policies = [
+                p
+                for p in s.app_policies()
+                if p.platform is platform and app_id in p.apps and set(p.targets) & groups
+            ]
+        level = ThreatLevel(user_level[0]) if user_level else None
+        source = "the user's device"
+        if device_token:
+            # an enrolled device speaks for itself
+            try:
+                device_tenant, device = self.authenticate_device(device_token)
+            except Unauthenticated:
+                device_tenant, device = "", None
+            if device and device_tenant == tenant_id and device.user_id == user.id:
+                level, source = device.threat_level, f"device {device.device_name}"
+        return decide_launch(policies, level, partner, source), level
+
     # tenant settings
     def get_settings(self, tenant_id: str) -> TenantSettings:
         with self.db.read() as conn:
@@ -817,6 +1000,22 @@ class MdmService:
             s.save_tenant_settings(updated)
         self.reevaluate_all(tenant_id)
         return updated
+
+
+def _app_problems(parsed: ParsedAppPolicy, import_unsupported: bool, keep: set[str]) -> None:
+    problems = list(parsed.problems)
+    if not import_unsupported:
+        problems += [
+            (k, f"{k} is set ({v!r}) but not supported for app protection")
+            for k, v in parsed.unsupported.items()
+            if k not in keep
+        ]
+    if problems:
+        raise InvalidInput(
+            "; ".join(m for _, m in problems),
+            field=problems[0][0],
+            errors=[{"field": f, "message": m} for f, m in problems],
+        )
 
 
 def _check_profile_settings(odata_type: str, settings: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from stockade.mdm.catalog import platform_of_policy
 from stockade.mdm.model import (
     ActionTimer,
     ActionType,
+    AppProtectionPolicy,
     AuditEvent,
     CompliancePolicy,
     ComplianceResult,
@@ -188,6 +189,42 @@ deployment_statuses = Table(
     # the profile version (its lastModifiedDateTime) the status is about
     Column("profile_version", UtcDateTime, nullable=False),
     Column("reported_at", UtcDateTime, nullable=False),
+)
+
+app_protection_policies = Table(
+    "mdm_app_protection_policies",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("odata_type", String(120), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("maximum_threat_level", String(16), nullable=True),
+    Column("remediation_action", String(16), nullable=False),
+    Column("apps", Json, nullable=False),
+    Column("unsupported", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+partner_app_protection = Table(
+    "mdm_partner_app_protection",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("platform", String(16), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+)
+
+user_threat_levels = Table(
+    "mdm_user_threat_levels",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("user_id", String(36), primary_key=True),
+    Column("platform", String(16), primary_key=True),
+    Column("threat_level", String(16), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 tenant_settings = Table(
@@ -932,6 +969,134 @@ class MdmStore(TenantStore):
             )
         )
         return done.rowcount > 0
+
+    # app protection
+    def save_app_policy(self, policy: AppProtectionPolicy, *, new: bool) -> None:
+        values = {
+            "odata_type": policy.odata_type,
+            "display_name": policy.display_name,
+            "description": policy.description,
+            "maximum_threat_level": (
+                policy.maximum_allowed_device_threat_level.value
+                if policy.maximum_allowed_device_threat_level
+                else None
+            ),
+            "remediation_action": policy.mobile_threat_defense_remediation_action,
+            "apps": list(policy.apps),
+            "unsupported": policy.unsupported,
+            "created_at": policy.created_at,
+            "modified_at": policy.modified_at,
+            "version": policy.version,
+        }
+        if new:
+            self.conn.execute(
+                insert(app_protection_policies).values(
+                    tenant_id=self.tenant_id, id=policy.id, **values
+                )
+            )
+        else:
+            self.conn.execute(
+                update(app_protection_policies)
+                .where(
+                    app_protection_policies.c.tenant_id == self.tenant_id,
+                    app_protection_policies.c.id == policy.id,
+                )
+                .values(**values)
+            )
+
+    def app_policies(self) -> list[AppProtectionPolicy]:
+        assigned = self._assignments()
+        q = select(app_protection_policies).where(
+            app_protection_policies.c.tenant_id == self.tenant_id
+        )
+        return [
+            AppProtectionPolicy(
+                id=r["id"],
+                odata_type=r["odata_type"],
+                display_name=r["display_name"],
+                description=r["description"],
+                maximum_allowed_device_threat_level=(
+                    ThreatLevel(r["maximum_threat_level"]) if r["maximum_threat_level"] else None
+                ),
+                mobile_threat_defense_remediation_action=r["remediation_action"],
+                apps=tuple(r["apps"]),
+                created_at=r["created_at"],
+                modified_at=r["modified_at"],
+                unsupported=dict(r["unsupported"]),
+                targets=tuple(assigned.get(r["id"], ())),
+                version=r["version"],
+            )
+            for r in self.conn.execute(q.order_by(app_protection_policies.c.created_at)).mappings()
+        ]
+
+    def delete_app_policy(self, policy_id: str) -> bool:
+        self.conn.execute(
+            delete(assignments).where(
+                assignments.c.tenant_id == self.tenant_id, assignments.c.target_id == policy_id
+            )
+        )
+        done = self.conn.execute(
+            delete(app_protection_policies).where(
+                app_protection_policies.c.tenant_id == self.tenant_id,
+                app_protection_policies.c.id == policy_id,
+            )
+        )
+        return done.rowcount > 0
+
+    def set_partner_app_protection(self, platform: str, enabled: bool) -> None:
+        done = self.conn.execute(
+            update(partner_app_protection)
+            .where(
+                partner_app_protection.c.tenant_id == self.tenant_id,
+                partner_app_protection.c.platform == platform,
+            )
+            .values(enabled=enabled)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(
+                insert(partner_app_protection).values(
+                    tenant_id=self.tenant_id, platform=platform, enabled=enabled
+                )
+            )
+
+    def partner_app_protection(self, platform: str) -> bool:
+        row = self.conn.execute(
+            select(partner_app_protection.c.enabled).where(
+                partner_app_protection.c.tenant_id == self.tenant_id,
+                partner_app_protection.c.platform == platform,
+            )
+        ).first()
+        return bool(row[0]) if row else False
+
+    def user_threat_level(self, user_id: str, platform: str) -> tuple[str, int] | None:
+        row = self.conn.execute(
+            select(user_threat_levels.c.threat_level, user_threat_levels.c.sequence).where(
+                user_threat_levels.c.tenant_id == self.tenant_id,
+                user_threat_levels.c.user_id == user_id,
+                user_threat_levels.c.platform == platform,
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def set_user_threat_level(
+        self, user_id: str, platform: str, level: str, sequence: int, at: datetime
+    ) -> None:
+        values = {"threat_level": level, "sequence": sequence, "updated_at": at}
+        done = self.conn.execute(
+            update(user_threat_levels)
+            .where(
+                user_threat_levels.c.tenant_id == self.tenant_id,
+                user_threat_levels.c.user_id == user_id,
+                user_threat_levels.c.platform == platform,
+            )
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(
+                insert(user_threat_levels).values(
+                    tenant_id=self.tenant_id, user_id=user_id, platform=platform, **values
+                )
+            )
 
 
 def due_timers(conn: Any, now: datetime, limit: int = 500) -> list[tuple[str, ActionTimer]]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_mdm_depth
 Revises: 0001
-Create Date: 2026-11-26 22:02:08.562582
+Create Date: 2026-11-26 22:06:17.551797
 """
 
 from __future__ import annotations
@@ -44,6 +44,27 @@ def upgrade() -> None:
             unique=True,
         )
 
+    op.create_table(
+        "mdm_app_protection_policies",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("odata_type", sa.String(length=120), nullable=False),
+        sa.Column("display_name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("maximum_threat_level", sa.String(length=16), nullable=True),
+        sa.Column("remediation_action", sa.String(length=16), nullable=False),
+        sa.Column("apps", sa.JSON(), nullable=False),
+        sa.Column("unsupported", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["directory_tenants.id"],
+            name=op.f("fk_mdm_app_protection_policies_tenant_id_directory_tenants"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mdm_app_protection_policies")),
+    )
     op.create_table(
         "mdm_audit_events",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -123,6 +144,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mdm_notification_templates")),
     )
     op.create_table(
+        "mdm_partner_app_protection",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["directory_tenants.id"],
+            name=op.f("fk_mdm_partner_app_protection_tenant_id_directory_tenants"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "platform", name=op.f("pk_mdm_partner_app_protection")
+        ),
+    )
+    op.create_table(
         "mdm_retire_candidates",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("device_id", sa.String(length=36), nullable=False),
@@ -149,6 +184,23 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_mdm_tenant_settings")),
     )
+    op.create_table(
+        "mdm_user_threat_levels",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("threat_level", sa.String(length=16), nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["directory_tenants.id"],
+            name=op.f("fk_mdm_user_threat_levels_tenant_id_directory_tenants"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "user_id", "platform", name=op.f("pk_mdm_user_threat_levels")
+        ),
+    )
     with op.batch_alter_table("mdm_compliance_policies", schema=None) as batch_op:
         batch_op.add_column(sa.Column("settings", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("unsupported", sa.JSON(), nullable=True))
@@ -173,8 +225,10 @@ def downgrade() -> None:
         batch_op.drop_column("unsupported")
         batch_op.drop_column("settings")
 
+    op.drop_table("mdm_user_threat_levels")
     op.drop_table("mdm_tenant_settings")
     op.drop_table("mdm_retire_candidates")
+    op.drop_table("mdm_partner_app_protection")
     op.drop_table("mdm_notification_templates")
     with op.batch_alter_table("mdm_device_commands", schema=None) as batch_op:
         batch_op.drop_index("ix_mdm_device_commands_device")
@@ -185,6 +239,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mdm_audit_events_time")
 
     op.drop_table("mdm_audit_events")
+    op.drop_table("mdm_app_protection_policies")
     with op.batch_alter_table("mdm_action_timers", schema=None) as batch_op:
         batch_op.drop_index("ix_mdm_action_timers_once")
         batch_op.drop_index("ix_mdm_action_timers_due")
