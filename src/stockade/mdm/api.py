@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections import Counter
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Body as JsonBody
+from fastapi.concurrency import run_in_threadpool
 from pydantic import Field, StrictBool, StrictInt
 
 from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
@@ -420,6 +423,27 @@ def check_in(
         "nextCheckInSeconds": result.next_check_in_seconds,
         "deviceActions": [command_json(c) for c in result.commands],
     }
+
+
+@router.get("/enrollment/deviceActions/wait")
+async def wait_for_device_actions(
+    wait_seconds: Annotated[int, Query(alias="waitSeconds", ge=0, le=300)] = 60,
+    auth: tuple[str, ManagedDevice] = device(),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Held open by the agent: answers as soon as an action (sync now, lock, retire, ...) is
+    queued for the device, or after `waitSeconds` with none. The agent then checks in. It reads
+    the database, so it works whichever process queued the action."""
+    tenant_id, dev = auth
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        pending = await run_in_threadpool(s.mdm.pending_action_count, tenant_id, dev.id)
+        if pending or time.monotonic() >= deadline:
+            return {"pendingActionCount": pending, "checkInNow": bool(pending)}
+        await asyncio.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+WAIT_POLL_SECONDS = 0.5
 
 
 # managed devices

@@ -22,6 +22,7 @@ from stockade.mdm.app_protection import (
     parse_app_policy,
     parse_apps,
 )
+from stockade.mdm.cadence import next_check_in_seconds
 from stockade.mdm.catalog import ParsedPolicy, parse_policy, unsupported_problems
 from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
@@ -57,7 +58,6 @@ from stockade.storage.database import Database
 
 ENROLLMENT_PREFIX = "set"
 DEVICE_PREFIX = "sdv"
-CHECK_IN_SECONDS = 900
 
 _WINDOWS_VERSION = re.compile(r"(10|11)(\.0(\.[0-9]+){0,2})?")
 
@@ -289,7 +289,8 @@ class MdmService:
                         config.modified_at,
                         now,
                     )
-        return CheckIn(device, tuple(profiles), CHECK_IN_SECONDS, tuple(commands))
+        cadence = next_check_in_seconds(device.enrolled_at, now)
+        return CheckIn(device, tuple(profiles), cadence, tuple(commands))
 
     def deployment_statuses(
         self, tenant_id: str, config_id: str
@@ -359,6 +360,7 @@ class MdmService:
                 compliance_state=result.state.value,
                 compliance=result,
                 noncompliant_since=since,
+                evaluated_groups=sorted(groups),
             )
             _schedule_actions(s, device_id, policies, since)
         previous = device.compliance_state
@@ -387,6 +389,7 @@ class MdmService:
             due = store.due_timers(conn, now)
             stale = store.stale_devices(conn, now - timedelta(days=1))
         fired = sum(self._fire(tenant_id, timer, now) for tenant_id, timer in due)
+        self._reevaluate_membership_changes()
         thresholds: dict[str, int] = {}
         for tenant_id, device_id, last_sync in stale:
             if tenant_id not in thresholds:
@@ -394,6 +397,23 @@ class MdmService:
             if now - last_sync > timedelta(days=thresholds[tenant_id]):
                 self.reevaluate(tenant_id, device_id)
         return fired
+
+    def _reevaluate_membership_changes(self) -> int:
+        """Group membership lives in the directory, which announces no changes: each sweep
+        compares every device's groups with those of its last evaluation."""
+        with self.db.read() as conn:
+            rows = store.evaluated_groups(conn)
+        changed = 0
+        for tenant_id, device_id, user_id, aad_id, seen in rows:
+            groups = self.directory.group_ids_of(tenant_id, user_id, aad_id)
+            if sorted(groups) != seen:
+                self.reevaluate(tenant_id, device_id)
+                changed += 1
+        return changed
+
+    def pending_action_count(self, tenant_id: str, device_id: str) -> int:
+        with self.db.read() as conn:
+            return len(MdmStore(conn, tenant_id).commands(device_id, pending_only=True))
 
     def _fire_due(self, tenant_id: str, device_id: str) -> None:
         """Actions due at once (no grace) fire as soon as the device turns noncompliant."""

@@ -84,6 +84,7 @@ managed_devices = Table(
     Column("facts", Json, nullable=True),
     Column("noncompliant_since", Json, nullable=True),
     Column("management_state", String(32), nullable=True),
+    Column("evaluated_groups", Json, nullable=True),
     Index("ix_mdm_managed_devices_aad", "tenant_id", "azure_ad_device_id", unique=True),
 )
 
@@ -1108,6 +1109,18 @@ def due_timers(conn: Any, now: datetime, limit: int = 500) -> list[tuple[str, Ac
         .limit(limit)
     )
     return [(r["tenant_id"], _timer(r)) for r in conn.execute(q).mappings()]
+
+
+def evaluated_groups(conn: Any) -> list[tuple[str, str, str, str, list[str] | None]]:
+    """(tenant, device, user, directory device, groups at the last evaluation) of every device."""
+    q = select(
+        managed_devices.c.tenant_id,
+        managed_devices.c.id,
+        managed_devices.c.user_id,
+        managed_devices.c.azure_ad_device_id,
+        managed_devices.c.evaluated_groups,
+    )
+    return [(t, d, u, a, g) for t, d, u, a, g in conn.execute(q)]
 
 
 def stale_devices(conn: Any, before: datetime) -> list[tuple[str, str, datetime]]:

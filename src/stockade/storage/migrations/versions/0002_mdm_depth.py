@@ -2,7 +2,7 @@
 
 Revision ID: 0002_mdm_depth
 Revises: 0001
-Create Date: 2026-11-26 22:06:17.551797
+Create Date: 2026-11-26 22:08:59.789280
 """
 
 from __future__ import annotations
@@ -211,10 +211,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("facts", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("noncompliant_since", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("management_state", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("evaluated_groups", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("mdm_managed_devices", schema=None) as batch_op:
+        batch_op.drop_column("evaluated_groups")
         batch_op.drop_column("management_state")
         batch_op.drop_column("noncompliant_since")
         batch_op.drop_column("facts")
