@@ -29,6 +29,7 @@ from stockade.mdm.model import (
     ComplianceState,
     DeviceCommand,
     DeviceConfiguration,
+    DevicePlatform,
     LocalizedMessage,
     ManagedDevice,
     NotificationTemplate,
@@ -513,7 +514,7 @@ def managed_device_overview(
         "enrolledDeviceCount": len(devices),
         "mdmEnrolledCount": len(devices),
         "deviceOperatingSystemSummary": {
-            f"{OPERATING_SYSTEMS[plat].lower()}Count": by_os.get(plat, 0) for plat in Platform
+            f"{OPERATING_SYSTEMS[plat].lower()}Count": by_os.get(plat, 0) for plat in DevicePlatform
         },
         "deviceThreatLevelSummary": {
             level: threat.get(level, 0) for level in ["unknown", *ThreatLevel]

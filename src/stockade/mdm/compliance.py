@@ -59,7 +59,7 @@ def evaluate_compliance(
     results = [
         evaluate_policy(p, facts, device.noncompliant_since.get(p.id, now), now)
         for p in policies
-        if p.platform is device.platform
+        if p.platform == device.platform
     ]
     default = _default_policy(device, bool(results), tenant, now)
     if default is not None:

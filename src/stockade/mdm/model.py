@@ -10,6 +10,17 @@ from typing import Any
 from stockade.core.model import Platform, ThreatLevel
 
 
+class DevicePlatform(StrEnum):
+    """Platforms a device can enroll as: the shared `Platform` ones plus Linux, which only
+    device management knows (the reference agent runs on it; threat defense has no Linux
+    toggle on the connector yet). Values equal `Platform`'s, so the two compare equal."""
+
+    WINDOWS = "windows"
+    ANDROID = "android"
+    IOS = "iOS"
+    LINUX = "linux"
+
+
 class ComplianceState(StrEnum):
     UNKNOWN = "unknown"
     NOT_APPLICABLE = "notApplicable"
@@ -190,7 +201,7 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 # platforms a profile type applies to; other devices report it as notApplicable
 PROFILE_PLATFORMS: dict[str, frozenset[Platform]] = {
-    ONBOARDING_PROFILE_TYPE: frozenset(Platform),
+    ONBOARDING_PROFILE_TYPE: frozenset(DevicePlatform),
     ANDROID_MTD_APP_CONFIG_TYPE: frozenset({Platform.ANDROID}),
 }
 
@@ -266,7 +277,7 @@ class ManagedDevice:
     id: str
     azure_ad_device_id: str
     device_name: str
-    platform: Platform
+    platform: DevicePlatform
     os_version: str
     join_type: JoinType | None
     user_id: str
@@ -291,9 +302,10 @@ class ManagedDevice:
 
 
 OPERATING_SYSTEMS = {
-    Platform.WINDOWS: "Windows",
-    Platform.ANDROID: "Android",
-    Platform.IOS: "iOS",
+    DevicePlatform.WINDOWS: "Windows",
+    DevicePlatform.ANDROID: "Android",
+    DevicePlatform.IOS: "iOS",
+    DevicePlatform.LINUX: "Linux",
 }
 
 

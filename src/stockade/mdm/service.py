@@ -42,6 +42,7 @@ from stockade.mdm.model import (
     DeploymentStatus,
     DeviceCommand,
     DeviceConfiguration,
+    DevicePlatform,
     EnrollmentToken,
     JoinType,
     LocalizedMessage,
@@ -265,7 +266,7 @@ class MdmService:
             profiles = [
                 c
                 for c in s.list_configurations(groups)
-                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(Platform))
+                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(DevicePlatform))
             ]
             by_id = {c.id: c for c in profiles}
             known = s.deployment(device.id)
@@ -297,7 +298,7 @@ class MdmService:
     ) -> list[tuple[ManagedDevice, DeploymentStatus, str | None, datetime | None]]:
         """Every device the profile is assigned to, with its deployment status."""
         config = self.get_configuration(tenant_id, config_id)
-        applies = PROFILE_PLATFORMS.get(config.odata_type, frozenset(Platform))
+        applies = PROFILE_PLATFORMS.get(config.odata_type, frozenset(DevicePlatform))
         out = []
         for device in self.list_devices(tenant_id):
             if not set(config.group_ids) & self._groups(tenant_id, device):
@@ -1118,16 +1119,17 @@ def _checked(
 
 def _validate_device(
     platform: str, os_version: str, join_type: str | JoinType | None
-) -> tuple[Platform, JoinType | None]:
+) -> tuple[DevicePlatform, JoinType | None]:
     try:
-        plat = Platform(platform)
+        plat = DevicePlatform(platform)
     except ValueError:
         raise InvalidInput(
-            f"platform must be one of {', '.join(p.value for p in Platform)}", field="platform"
+            f"platform must be one of {', '.join(p.value for p in DevicePlatform)}",
+            field="platform",
         ) from None
     if not os_version:
         raise InvalidInput("osVersion is required", field="osVersion")
-    if plat is Platform.WINDOWS:
+    if plat is DevicePlatform.WINDOWS:
         if windows_release(os_version) is None:
             raise InvalidInput(
                 "Windows devices must run Windows 10 or 11 (osVersion like 10, 11 or 10.0.22631)",

@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from stockade.core.model import Platform, ThreatLevel
+from stockade.core.model import ThreatLevel
 from stockade.mdm.catalog import platform_of_policy
 from stockade.mdm.model import (
     ActionTimer,
@@ -34,6 +34,7 @@ from stockade.mdm.model import (
     ComplianceState,
     DeviceCommand,
     DeviceConfiguration,
+    DevicePlatform,
     EnrollmentToken,
     JoinType,
     LocalizedMessage,
@@ -312,7 +313,7 @@ def _device(row: Any) -> ManagedDevice:
         id=row["id"],
         azure_ad_device_id=row["azure_ad_device_id"],
         device_name=row["device_name"],
-        platform=Platform(row["platform"]),
+        platform=DevicePlatform(row["platform"]),
         os_version=row["os_version"],
         join_type=JoinType(row["join_type"]) if row["join_type"] else None,
         user_id=row["user_id"],
