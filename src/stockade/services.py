@@ -14,6 +14,7 @@ from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.load import builtin_rules
 from stockade.directory.service import DirectoryService
+from stockade.mdm.mail import SmtpMailer
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
 from stockade.settings import Settings
@@ -57,7 +58,19 @@ class Services:
             public_url,
             max_batch_events=settings.max_batch_events,
         )
-        mdm = MdmService(db, bus, clock, directory, public_url)
+        mailer = (
+            SmtpMailer(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_sender,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+            )
+            if settings.smtp_host
+            else None
+        )
+        mdm = MdmService(db, bus, clock, directory, public_url, mailer=mailer)
         access = AccessService(
             db,
             bus,

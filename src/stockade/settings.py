@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     partner_sync_hours: float = Field(24.0, gt=0)
     """How often every machine's level is pushed again, repairing anything missed."""
 
+    smtp_host: str = ""
+    """SMTP server for noncompliance e-mail; empty means e-mail actions are recorded, not sent."""
+    smtp_port: int = 25
+    smtp_sender: str = "stockade@localhost"
+    smtp_username: str = ""
+    smtp_password: str = Field("", repr=False)
+    smtp_starttls: bool = False
+    mdm_scheduler_seconds: float = 30.0
+    """How often due compliance actions fire; 0 turns the loop off (tests drive it)."""
+
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 

@@ -105,6 +105,16 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         "enrollment_token_id": get("/api/deviceManagement/enrollmentTokens").json()["value"][0][
             "id"
         ],
+        "template_id": ctx.client.post(
+            "/api/deviceManagement/notificationMessageTemplates", json={"displayName": "t"}
+        ).json()["id"],
+        "app_policy_id": ctx.client.post(
+            "/api/deviceAppManagement/managedAppPolicies",
+            json={
+                "@odata.type": "#microsoft.graph.androidManagedAppProtection",
+                "displayName": "a",
+            },
+        ).json()["id"],
         "machine_id": device.machine_id,
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
@@ -132,6 +142,11 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ),
     ("GET", "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}", None),
     (
+        "GET",
+        "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/deviceStatuses",
+        None,
+    ),
+    (
         "PATCH",
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}",
         {"displayName": "x"},
@@ -142,9 +157,40 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/assign",
         {"assignments": []},
     ),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/retire", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/wipe", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/remoteLock", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/syncDevice", None),
+    ("GET", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    ("DELETE", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    (
+        "POST",
+        "/api/deviceManagement/notificationMessageTemplates/{template_id}"
+        "/localizedNotificationMessages",
+        {"locale": "en-us", "subject": "s", "messageTemplate": "m"},
+    ),
     ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
+    ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}/deviceStatuses", None),
+    ("DELETE", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
     ("PATCH", "/api/deviceManagement/deviceConfigurations/{config_id}", {"displayName": "x"}),
     ("POST", "/api/deviceManagement/deviceConfigurations/{config_id}/assign", {"assignments": []}),
+    ("GET", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "PATCH",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}",
+        {"displayName": "x"},
+    ),
+    ("DELETE", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/assign",
+        {"assignments": []},
+    ),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/targetApps",
+        {"apps": []},
+    ),
     ("GET", "/api/machines/{machine_id}", None),
     ("GET", "/api/machines/{machine_id}/alerts", None),
     ("GET", "/api/alerts/{alert_id}", None),

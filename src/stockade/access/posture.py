@@ -25,7 +25,10 @@ class PostureSource:
         return self.mdm.device_by_aad_id(tenant_id, device_id)
 
     def posture(self, tenant_id: str, device: ManagedDevice) -> DevicePosture:
-        compliant = device.compliance_state is ComplianceState.COMPLIANT
+        compliant = device.compliance_state in (
+            ComplianceState.COMPLIANT,
+            ComplianceState.IN_GRACE_PERIOD,
+        )
         settings: list[dict[str, str | None]] = []
         alerts: tuple[AlertSummary, ...] = ()
         if not compliant and device.compliance is not None:

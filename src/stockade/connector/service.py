@@ -33,7 +33,7 @@ from stockade.core.clock import Clock
 from stockade.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockade.core.events import MachineRiskChanged
 from stockade.core.ids import Credential, new_id, parse_credential
-from stockade.core.model import RiskScore, ThreatLevel
+from stockade.core.model import Platform, RiskScore, ThreatLevel
 from stockade.directory.service import DirectoryService
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
@@ -99,6 +99,7 @@ class ConnectorService:
             _one_partner_per_platform(connector, existing)
             s.add(connector, secret)
         self.access.create_classic_policy(tenant_id, connector.id)
+        self._app_protection(tenant_id)
         if remote:
             return connector, str(Credential(PARTNER_PREFIX, connector.id, secret or ""))
         package = self.mtd.onboarding_package(tenant_id)
@@ -116,6 +117,7 @@ class ConnectorService:
             connector = replace(current, **changes)
             _one_partner_per_platform(connector, [c for c in s.list() if c.id != connector_id])
             s.save(connector)
+        self._app_protection(tenant_id)
         if not connector.remote:
             self.sync(tenant_id)
         return connector
@@ -125,6 +127,17 @@ class ConnectorService:
             if not ConnectorStore(conn, tenant_id).delete(connector_id):
                 raise NotFound(f"no connector {connector_id}")
         self.access.remove_classic_policies(tenant_id, connector_id)
+        self._app_protection(tenant_id)
+
+    def _app_protection(self, tenant_id: str) -> None:
+        """App protection may use partner threat levels only where a MAM toggle is on."""
+        connectors = self.list(tenant_id)
+        self.mdm.set_partner_app_protection(
+            tenant_id, Platform.ANDROID, any(c.android_mam_enabled for c in connectors)
+        )
+        self.mdm.set_partner_app_protection(
+            tenant_id, Platform.IOS, any(c.ios_mam_enabled for c in connectors)
+        )
 
     def get(self, tenant_id: str, connector_id: str) -> Connector:
         with self.db.read() as conn:

@@ -16,6 +16,7 @@ class Permission(StrEnum):
     MDM_READ = "mdm:device:read"
     MDM_WRITE = "mdm:device:write"
     MDM_POLICY_WRITE = "mdm:policy:write"
+    MDM_DEVICE_RETIRE = "mdm:device:retire"
     MTD_READ = "mtd:machine:read"
     MTD_ALERT_WRITE = "mtd:alert:write"
     CONNECTOR_READ = "connector:connector:read"
@@ -58,6 +59,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {
             Permission.MDM_WRITE,
             Permission.MDM_POLICY_WRITE,
+            Permission.MDM_DEVICE_RETIRE,
             Permission.CONNECTOR_WRITE,
             Permission.DIRECTORY_WRITE,
         }

@@ -20,6 +20,7 @@ from stockade.directory.api import router as directory_router
 from stockade.http import problems
 from stockade.http.auth import public
 from stockade.mdm.api import router as mdm_router
+from stockade.mdm.scheduler import ActionScheduler
 from stockade.mtd.api import router as mtd_router
 from stockade.services import Services
 
@@ -36,7 +37,12 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         duties = PartnerDuties(services.connector, services.settings)
         duties.start()
+        actions = ActionScheduler(
+            services.mdm.run_due_actions, services.settings.mdm_scheduler_seconds
+        )
+        actions.start()
         yield
+        actions.stop()
         duties.stop()
         services.close()
 
