@@ -24,6 +24,10 @@ _FIELDS = {
     "androidMobileApplicationManagementEnabled": "android_mam_enabled",
     "iosMobileApplicationManagementEnabled": "ios_mam_enabled",
     "partnerUnresponsivenessThresholdInDays": "unresponsiveness_threshold_days",
+    "windowsDeviceBlockedOnMissingPartnerData": "windows_blocked_on_missing_data",
+    "androidDeviceBlockedOnMissingPartnerData": "android_blocked_on_missing_data",
+    "iosDeviceBlockedOnMissingPartnerData": "ios_blocked_on_missing_data",
+    "partnerUnsupportedOsVersionBlocked": "unsupported_os_blocked",
 }
 
 
@@ -49,6 +53,16 @@ class NewConnectorBody(Body):
     unresponsiveness_threshold_days: int | None = Field(
         None, alias="partnerUnresponsivenessThresholdInDays"
     )
+    windows_blocked_on_missing_data: bool | None = Field(
+        None, alias="windowsDeviceBlockedOnMissingPartnerData"
+    )
+    android_blocked_on_missing_data: bool | None = Field(
+        None, alias="androidDeviceBlockedOnMissingPartnerData"
+    )
+    ios_blocked_on_missing_data: bool | None = Field(
+        None, alias="iosDeviceBlockedOnMissingPartnerData"
+    )
+    unsupported_os_blocked: bool | None = Field(None, alias="partnerUnsupportedOsVersionBlocked")
     remote_partner: bool = Field(False, alias="remotePartner")
     """A partner in another deployment or product, pushing over the partner API."""
 
@@ -57,6 +71,16 @@ class NewConnectorBody(Body):
 
 
 class ConnectorBody(Body):
+    windows_blocked_on_missing_data: bool | None = Field(
+        None, alias="windowsDeviceBlockedOnMissingPartnerData"
+    )
+    android_blocked_on_missing_data: bool | None = Field(
+        None, alias="androidDeviceBlockedOnMissingPartnerData"
+    )
+    ios_blocked_on_missing_data: bool | None = Field(
+        None, alias="iosDeviceBlockedOnMissingPartnerData"
+    )
+    unsupported_os_blocked: bool | None = Field(None, alias="partnerUnsupportedOsVersionBlocked")
     windows_enabled: bool | None = Field(None, alias="windowsEnabled")
     android_enabled: bool | None = Field(None, alias="androidEnabled")
     ios_enabled: bool | None = Field(None, alias="iosEnabled")

@@ -94,6 +94,9 @@ class ThreatLevelPush(Body):
     threat_level: Literal["secured", "low", "medium", "high"] = Field(alias="threatLevel")
     risk_score: str | None = Field(None, alias="riskScore")
     sequence: int = Field(ge=1, description="monotonic per device; stale pushes are ignored")
+    unsupported_os: bool | None = Field(
+        None, alias="unsupportedOs", description="the partner does not support the device's OS"
+    )
 
 
 class ThreatLevelBatch(Body):

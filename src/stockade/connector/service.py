@@ -19,6 +19,7 @@ from stockade.connector.model import (
     Connector,
     PartnerLink,
     PartnerState,
+    os_supported,
     platform_of,
     threat_level_for,
 )
@@ -35,6 +36,7 @@ from stockade.core.events import MachineRiskChanged
 from stockade.core.ids import Credential, new_id, parse_credential
 from stockade.core.model import Platform, RiskScore, ThreatLevel
 from stockade.directory.service import DirectoryService
+from stockade.mdm.model import PartnerCompliance
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
 from stockade.storage.database import Database
@@ -88,6 +90,14 @@ class ConnectorService:
             unresponsiveness_threshold_days=int(settings.get("unresponsiveness_threshold_days", 7)),
             last_heartbeat=now,
             created_at=now,
+            windows_blocked_on_missing_data=bool(
+                settings.get("windows_blocked_on_missing_data", False)
+            ),
+            android_blocked_on_missing_data=bool(
+                settings.get("android_blocked_on_missing_data", False)
+            ),
+            ios_blocked_on_missing_data=bool(settings.get("ios_blocked_on_missing_data", False)),
+            unsupported_os_blocked=bool(settings.get("unsupported_os_blocked", False)),
             remote=remote,
             partner_state=PartnerState.AVAILABLE if remote else PartnerState.ENABLED,
         )
@@ -100,6 +110,7 @@ class ConnectorService:
             s.add(connector, secret)
         self.access.create_classic_policy(tenant_id, connector.id)
         self._app_protection(tenant_id)
+        self._partner_compliance(tenant_id)
         if remote:
             return connector, str(Credential(PARTNER_PREFIX, connector.id, secret or ""))
         package = self.mtd.onboarding_package(tenant_id)
@@ -118,6 +129,7 @@ class ConnectorService:
             _one_partner_per_platform(connector, [c for c in s.list() if c.id != connector_id])
             s.save(connector)
         self._app_protection(tenant_id)
+        self._partner_compliance(tenant_id)
         if not connector.remote:
             self.sync(tenant_id)
         return connector
@@ -128,6 +140,29 @@ class ConnectorService:
                 raise NotFound(f"no connector {connector_id}")
         self.access.remove_classic_policies(tenant_id, connector_id)
         self._app_protection(tenant_id)
+        self._partner_compliance(tenant_id)
+
+    def _partner_compliance(self, tenant_id: str) -> None:
+        """Tell device management, per platform, whether a partner's threat level counts.
+
+        Turning a platform off (or deleting the connector, or the partner going silent)
+        re-evaluates that platform's devices at once, so a device noncompliant only because of
+        this partner is compliant again immediately.
+        """
+        connectors = self.list(tenant_id)
+        for platform in (Platform.WINDOWS, Platform.ANDROID, Platform.IOS):
+            holder = next((c for c in connectors if c.enabled_for(platform)), None)
+            value = (
+                PartnerCompliance(enabled=False)
+                if holder is None
+                else PartnerCompliance(
+                    enabled=True,
+                    responsive=holder.partner_state is not PartnerState.UNRESPONSIVE,
+                    blocked_on_missing_data=holder.blocked_on_missing_data(platform),
+                    unsupported_os_blocked=holder.unsupported_os_blocked,
+                )
+            )
+            self.mdm.set_partner_compliance(tenant_id, platform, value)
 
     def _app_protection(self, tenant_id: str) -> None:
         """App protection may use partner threat levels only where a MAM toggle is on."""
@@ -156,14 +191,16 @@ class ConnectorService:
         another deployment, else straight to the MDM service of this one."""
         link = self.get_link(event.tenant_id)
         if link is not None:
-            self._push_remote(
-                event.tenant_id,
-                link,
-                [_item(event.device_id, event.platform, event.risk_score, event.sequence)],
+            machine = self.mtd.machine_for_device(event.tenant_id, event.device_id)
+            item = _item(event.device_id, event.platform, event.risk_score, event.sequence)
+            item["unsupportedOs"] = not os_supported(
+                event.platform, machine.os_version if machine else ""
             )
+            self._push_remote(event.tenant_id, link, [item])
             return
         local = self._local(event.tenant_id)
         if local is not None:
+            machine = self.mtd.machine_for_device(event.tenant_id, event.device_id)
             self._push(
                 event.tenant_id,
                 local,
@@ -171,6 +208,7 @@ class ConnectorService:
                 event.platform,
                 event.risk_score,
                 event.sequence,
+                machine.os_version if machine else "",
             )
 
     def _local(self, tenant_id: str) -> Connector | None:
@@ -182,7 +220,10 @@ class ConnectorService:
         link = self.get_link(tenant_id)
         if link is not None:
             items = [
-                _item(m.aad_device_id, m.os_platform, m.risk_score, m.risk_sequence)
+                {
+                    **_item(m.aad_device_id, m.os_platform, m.risk_score, m.risk_sequence),
+                    "unsupportedOs": not os_supported(m.os_platform, m.os_version),
+                }
                 for m in machines
             ]
             return self._push_remote(tenant_id, link, items) if items else 0
@@ -198,6 +239,7 @@ class ConnectorService:
                 machine.os_platform,
                 machine.risk_score,
                 machine.risk_sequence,
+                machine.os_version,
             )
         return applied
 
@@ -231,6 +273,8 @@ class ConnectorService:
         state = PartnerState.ENABLED
         with self.db.begin() as conn:
             ConnectorStore(conn, tenant_id).touch_heartbeat(connector.id, now, state)
+        if connector.partner_state is not state:
+            self._partner_compliance(tenant_id)  # back from silence: its levels count again
         return replace(connector, last_heartbeat=now, partner_state=state)
 
     def receive_levels(
@@ -249,7 +293,11 @@ class ConnectorService:
                 results.append({"deviceId": item["deviceId"], "result": "unknownDevice"})
                 continue
             applied = self.mdm.apply_threat_level(
-                tenant_id, item["deviceId"], ThreatLevel(item["threatLevel"]), item["sequence"]
+                tenant_id,
+                item["deviceId"],
+                ThreatLevel(item["threatLevel"]),
+                item["sequence"],
+                unsupported_os=item.get("unsupportedOs"),
             )
             results.append(
                 {"deviceId": item["deviceId"], "result": "applied" if applied else "stale"}
@@ -316,6 +364,7 @@ class ConnectorService:
                         ConnectorStore(conn, tenant_id).touch_heartbeat(
                             c.id, c.last_heartbeat, PartnerState.UNRESPONSIVE
                         )
+                    self._partner_compliance(tenant_id)
                     marked += 1
         return marked
 
@@ -349,11 +398,18 @@ class ConnectorService:
         os_platform: str,
         risk: Any,
         sequence: int,
+        os_version: str = "",
     ) -> int:
         platform = platform_of(os_platform)
         if platform is None or not connector.enabled_for(platform):
             return 0
-        device = self.mdm.apply_threat_level(tenant_id, device_id, threat_level_for(risk), sequence)
+        device = self.mdm.apply_threat_level(
+            tenant_id,
+            device_id,
+            threat_level_for(risk),
+            sequence,
+            unsupported_os=not os_supported(os_platform, os_version),
+        )
         with self.db.begin() as conn:
             ConnectorStore(conn, tenant_id).touch_heartbeat(
                 connector.id, self.clock.now(), connector.partner_state

@@ -36,6 +36,10 @@ connectors = Table(
     Column("unresponsiveness_threshold_days", Integer, nullable=False),
     Column("last_heartbeat", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("windows_blocked_on_missing_data", Boolean, nullable=False, default=False),
+    Column("android_blocked_on_missing_data", Boolean, nullable=False, default=False),
+    Column("ios_blocked_on_missing_data", Boolean, nullable=False, default=False),
+    Column("unsupported_os_blocked", Boolean, nullable=False, default=False),
     Column("remote", Boolean, nullable=False, default=False),
     Column("partner_secret", String(128), nullable=True),
 )
@@ -62,6 +66,10 @@ _FIELDS = (
     "unresponsiveness_threshold_days",
     "last_heartbeat",
     "created_at",
+    "windows_blocked_on_missing_data",
+    "android_blocked_on_missing_data",
+    "ios_blocked_on_missing_data",
+    "unsupported_os_blocked",
     "remote",
 )
 
