@@ -149,3 +149,27 @@ def test_link_needs_a_partner_credential_and_a_reachable_partner(make_tenant) ->
     )
     assert r.status_code == 422 and "refused the link" in r.json()["detail"]
     assert ctx.client.get("/api/mtd/partnerLink").status_code == 404
+
+
+def test_concurrent_pushes_keep_the_newest(make_tenant, client: TestClient, services) -> None:  # type: ignore[no-untyped-def]
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stockade.core.model import ThreatLevel
+
+    ctx = make_tenant()
+    tenant = provision(ctx.client, ctx.name, users=1)
+    (device,) = fleet_specs(client, tenant.users, 1)
+    device.enroll(tenant.enrollment_token)
+    levels = [ThreatLevel.LOW, ThreatLevel.MEDIUM, ThreatLevel.SECURED, ThreatLevel.HIGH]
+    pushes = [(seq, levels[seq % 4]) for seq in range(10, 50)]
+    random.Random(3).shuffle(pushes)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda p: services.mdm.apply_threat_level(ctx.id, device.device_id, p[1], p[0]),
+                pushes,
+            )
+        )
+    d = ctx.client.get(f"/api/deviceManagement/managedDevices/{device.managed_device_id}").json()
+    assert d["deviceThreatLevel"] == levels[49 % 4].value  # the push with the highest sequence

@@ -334,7 +334,7 @@ class MdmService:
         """
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
-            device = s.device_by_aad_id(aad_device_id)
+            device = s.device_by_aad_id(aad_device_id, lock=True)
             if device is None or sequence <= device.threat_sequence:
                 return None
             s.update_device(
