@@ -106,6 +106,11 @@ def proxy_config(
         "http://127.0.0.1:8080"
     ),
     listen: Annotated[str, typer.Option(help="Where the proxy listens")] = "127.0.0.1:8443",
+    tls_cert: Annotated[str, typer.Option(help="nginx: server certificate (enables TLS)")] = "",
+    tls_key: Annotated[str, typer.Option(help="nginx: server key")] = "",
+    client_ca: Annotated[
+        str, typer.Option(help="nginx: the tenant's device CA, to verify device certificates")
+    ] = "",
 ) -> None:
     """Print a ready configuration putting Stockade's forward auth in front of an app."""
     from stockade.access.proxies import RENDERERS, ProxySite

@@ -446,3 +446,53 @@ def test_identity_from_a_verified_jwt(world, services) -> None:  # type: ignore[
         assert r.status_code == 401
     finally:
         server.shutdown()
+
+
+def test_device_certificates_at_enrollment(make_tenant, app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import quote
+
+    from stockade.sim.fleet import provision as make_world
+
+    ctx = make_tenant()
+    tenant = make_world(ctx.client, ctx.name, users=1)
+    auth = {"Authorization": f"Bearer {tenant.enrollment_token}"}
+    base = {
+        "deviceName": "D",
+        "platform": "windows",
+        "osVersion": "11",
+        "userPrincipalName": tenant.users[0],
+    }
+    bad = client.post(
+        "/api/enrollment/enroll",
+        headers=auth,
+        json={**base, "certificateSigningRequest": "-----BEGIN CERTIFICATE REQUEST-----\nxx"},
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "certificateSigningRequest"
+    assert ctx.client.get("/api/devices").json()["value"] == []  # nothing half-made
+    device = SimulatedDevice(client, "WIN-C", "windows", "11", tenant.users[0], "azureADJoined")
+    device.enroll(tenant.enrollment_token, with_certificate=True)
+    device.check_in()
+    device.onboard()
+    escaped = quote(device.certificate_pem)
+    params = {"tenant": tenant.name, "app": "payroll"}
+    headers = {"X-Forwarded-User": tenant.users[0], "X-SSL-Client-Cert": escaped}
+    assert client.get("/access/forward-auth", params=params, headers=headers).status_code == 200
+    # a certificate from an address that is not a trusted proxy proves nothing
+    outsider = TestClient(app, client=("198.51.100.3", 1000))
+    r = outsider.get(
+        "/access/forward-auth", params=params, headers={**headers, "Authorization": "Bearer x"}
+    )
+    assert r.status_code == 401
+    # a certificate another CA signed is not a device of this tenant
+    other = make_tenant()
+    other_tenant = make_world(other.client, other.name, users=1)
+    stranger = SimulatedDevice(
+        client, "WIN-S", "windows", "11", other_tenant.users[0], "azureADJoined"
+    )
+    stranger.enroll(other_tenant.enrollment_token, with_certificate=True)
+    r = client.get(
+        "/access/forward-auth",
+        params=params,
+        headers={**headers, "X-SSL-Client-Cert": quote(stranger.certificate_pem)},
+    )
+    assert r.status_code == 403 and "no managed device" in r.json()["detail"]

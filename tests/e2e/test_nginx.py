@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,3 +81,99 @@ def test_nginx_blocks_the_attacked_device_and_lets_it_back(stack) -> None:  # ty
 
     resolve_all(tenant, device)
     assert web.get("/reports", headers=headers).status_code == 200
+
+
+def _server_certificate(directory: Path) -> tuple[Path, Path]:
+    import ipaddress
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_nginx_identifies_the_device_by_its_client_certificate(tmp_path: Path) -> None:
+    if nginx_binary() is None:
+        if os.environ.get("STOCKADE_REQUIRE_SERVICES") == "1":
+            pytest.fail("nginx is not installed; .ci/run installs nginx-light")
+        pytest.skip("nginx is not installed")
+    app = ToyApp()
+    with StockadeProcess(tmp_path / "data") as stockade:
+        token = stockade.create_tenant("contoso")
+        admin = admin_client(stockade.url, token)
+        tenant = provision(admin, "contoso", users=1)
+        api = httpx.Client(base_url=stockade.url, timeout=30)
+        (device,) = fleet_specs(api, tenant.users, 1)
+        device.enroll(tenant.enrollment_token, with_certificate=True)
+        device.check_in()
+        device.onboard()
+        assert device.certificate_pem.startswith("-----BEGIN CERTIFICATE-----")
+        ca = admin.get("/api/devices/certificateAuthority").json()["certificate"]
+        assert ca == device.ca_pem
+        files = tmp_path / "tls"
+        files.mkdir()
+        server_cert, server_key = _server_certificate(files)
+        (files / "ca.pem").write_text(ca)
+        (files / "device.pem").write_text(device.certificate_pem)
+        (files / "device.key").write_text(device.key_pem)
+        site = ProxySite(
+            "contoso",
+            "payroll",
+            app.url,
+            stockade.url,
+            f"127.0.0.1:{free_port()}",
+            tls_cert=str(server_cert),
+            tls_key=str(server_key),
+            client_ca=str(files / "ca.pem"),
+        )
+        proxy = NginxProcess(tmp_path / "nginx", site).start()
+        try:
+            user = {"X-Forwarded-User": device.user_principal_name}
+            device_tls = ssl.create_default_context(cafile=str(server_cert))
+            device_tls.load_cert_chain(str(files / "device.pem"), str(files / "device.key"))
+            with_cert = httpx.Client(base_url=proxy.url, verify=device_tls, timeout=10)
+            plain_tls = ssl.create_default_context(cafile=str(server_cert))
+            without = httpx.Client(base_url=proxy.url, verify=plain_tls, timeout=10)
+            first = with_cert.get("/", headers=user)
+            assert first.status_code == 200, first.text
+            denied = without.get("/", headers=user)
+            assert denied.status_code == 403 and "no managed device" in denied.json()["detail"]
+            device.send(attack_steps(device.name, datetime.now(UTC))[0].events)
+            assert with_cert.get("/", headers=user).status_code == 403
+            resolve_all(tenant, device)
+            assert with_cert.get("/", headers=user).status_code == 200
+            # disabling the registration revokes what the certificate proves
+            admin.patch(f"/api/devices/{device.device_id}", json={"accountEnabled": False})
+            assert with_cert.get("/", headers=user).status_code == 403
+        finally:
+            proxy.stop()
+            app.stop()

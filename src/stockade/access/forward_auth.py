@@ -57,6 +57,11 @@ def read(request: Request, s: Services) -> tuple[str, SignIn]:
         or (request.client.host if request.client else None),
         client_app_type=client_type,
         mfa_satisfied=identity.mfa,
+        # a client certificate counts only as verified by a trusted proxy
+        client_cert=(request.headers.get("x-ssl-client-cert") or None) if trusted else None,
+        client_cert_fingerprint=(request.headers.get("x-ssl-client-fingerprint") or None)
+        if trusted
+        else None,
     )
 
 

@@ -21,6 +21,11 @@ class ProxySite:
     stockade: str = "http://127.0.0.1:8080"
     listen: str = "127.0.0.1:8443"
     user_header: str = "X-Forwarded-User"
+    tls_cert: str = ""
+    """With `tls_key` and `client_ca`: serve TLS and verify device client certificates against
+    the tenant's device CA (GET /api/devices/certificateAuthority)."""
+    tls_key: str = ""
+    client_ca: str = ""
 
     @property
     def decision_url(self) -> str:
@@ -39,6 +44,7 @@ class ProxySite:
 def nginx(site: ProxySite, *, prefix: str = "/var/lib/stockade-nginx") -> str:
     """nginx `auth_request`; a denial is asked again so the user gets the explanation page."""
     header_var = "$http_" + site.user_header.lower().replace("-", "_")
+    tls = bool(site.tls_cert and site.tls_key and site.client_ca)
     path = site.decision_url.split("/", 3)[3]
     ask = "\n".join(
         "            " + line
@@ -58,7 +64,27 @@ def nginx(site: ProxySite, *, prefix: str = "/var/lib/stockade-nginx") -> str:
             "proxy_set_header Accept $http_accept;",
             "proxy_set_header X-Real-IP $remote_addr;",
             "proxy_set_header X-Forwarded-Host $host;",
+            *(("proxy_set_header X-SSL-Client-Cert $stockade_client_cert;",) if tls else ()),
         )
+    )
+    tls_server = (
+        f"""
+        ssl_certificate {site.tls_cert};
+        ssl_certificate_key {site.tls_key};
+        ssl_client_certificate {site.client_ca};
+        ssl_verify_client optional;"""
+        if tls
+        else ""
+    )
+    # only a certificate nginx verified against the device CA is passed on
+    tls_map = (
+        """
+    map $ssl_client_verify $stockade_client_cert {
+        SUCCESS $ssl_client_escaped_cert;
+        default "";
+    }"""
+        if tls
+        else ""
     )
     return f"""# Stockade forward auth for {site.app} (tenant {site.tenant})
 worker_processes 1;
@@ -72,9 +98,9 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
-    upstream stockade {{ server {urlsplit(site.stockade).netloc}; keepalive 32; }}
+    upstream stockade {{ server {urlsplit(site.stockade).netloc}; keepalive 32; }}{tls_map}
     server {{
-        listen {site.listen};
+        listen {site.listen}{" ssl" if tls else ""};{tls_server}
         location = /_stockade {{
             internal;
 {ask}

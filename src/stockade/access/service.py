@@ -77,6 +77,10 @@ class SignIn:
     client_app_type: str = ClientAppType.BROWSER.value
     mfa_satisfied: bool = False
     app_protected: bool = False
+    client_cert: str | None = None
+    """The TLS client certificate a trusted proxy verified (PEM, possibly URL-escaped)."""
+    client_cert_fingerprint: str | None = None
+    """Or only its fingerprint (SHA-256, or SHA-1 as nginx's `$ssl_client_fingerprint`)."""
 
 
 @dataclass
@@ -408,6 +412,12 @@ class AccessService:
                 device = found[1]
         elif signin.device_id:
             device = self.posture.from_device_id(tenant_id, signin.device_id)
+        elif signin.client_cert or signin.client_cert_fingerprint:
+            device_id = self.directory.device_for_certificate(
+                tenant_id, pem=signin.client_cert, fingerprint=signin.client_cert_fingerprint
+            )
+            if device_id is not None:
+                device = self.posture.from_device_id(tenant_id, device_id)
         if user is None or not user.account_enabled:
             return None, device
         groups = self.directory.group_ids_of(
@@ -501,7 +511,10 @@ def _parse(raw: dict[str, Any], *, partial: bool = False) -> tuple[dict[str, Any
 
 def cache_key(s: SignIn) -> tuple[Any, ...]:
     token = hashlib.sha256(s.device_token.encode()).hexdigest() if s.device_token else None
+    cert = hashlib.sha256(s.client_cert.encode()).hexdigest() if s.client_cert else None
     return (
+        cert,
+        s.client_cert_fingerprint,
         s.user_ref.lower(),
         s.app_id,
         token,

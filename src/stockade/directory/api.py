@@ -185,6 +185,15 @@ def list_devices(
     return collection([device_json(d) for d in s.directory.list_devices(p.tenant_id)])
 
 
+@router.get("/devices/certificateAuthority")
+def device_certificate_authority(
+    p: AdminPrincipal = require(Permission.DIRECTORY_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    """The tenant's device CA: give it to the proxy that verifies device client certificates
+    (nginx `ssl_client_certificate`)."""
+    return {"certificate": s.directory.device_ca_certificate(p.tenant_id)}
+
+
 @router.get("/devices/{device_id}")
 def get_device(
     device_id: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy.exc import IntegrityError
 
 from stockade.bus.base import Bus
@@ -11,7 +12,7 @@ from stockade.core.clock import Clock
 from stockade.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from stockade.core.events import DirectoryChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
-from stockade.directory import store
+from stockade.directory import device_ca, store
 from stockade.directory.model import (
     DIRECTORY_ROLES,
     AdminPrincipal,
@@ -278,3 +279,70 @@ class DirectoryService:
                 a.role_definition_id
                 for a in DirectoryStore(conn, tenant_id).list_role_assignments(user_id)
             }
+
+    # device certificates
+    def device_ca_certificate(self, tenant_id: str) -> str:
+        """The tenant's device CA certificate (PEM), created on first use; give it to the proxy
+        that verifies client certificates (nginx `ssl_client_certificate`)."""
+        with self.db.begin() as conn:
+            s = DirectoryStore(conn, tenant_id)
+            found = s.device_ca()
+            if found is None:
+                tenant = store.get_tenant(conn, tenant_id)
+                cert_pem, key_pem = device_ca.new_ca(
+                    tenant.name if tenant else tenant_id, self.clock.now()
+                )
+                s.set_device_ca(cert_pem, key_pem, self.clock.now())
+                return cert_pem
+            return found[0]
+
+    def issue_device_certificate(self, tenant_id: str, device_id: str, csr_pem: str) -> str:
+        self.device_ca_certificate(tenant_id)
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            s = DirectoryStore(conn, tenant_id)
+            if s.get_device(device_id) is None:
+                raise NotFound(f"no device {device_id}")
+            ca = s.device_ca()
+            assert ca is not None
+            try:
+                issued = device_ca.issue(ca[0], ca[1], csr_pem, device_id, now)
+            except device_ca.CertificateError as exc:
+                raise InvalidInput(str(exc), field="certificateSigningRequest") from None
+            s.add_device_certificate(issued.sha256, issued.sha1, device_id, issued.not_after, now)
+        return issued.pem
+
+    def device_for_certificate(
+        self, tenant_id: str, *, pem: str | None = None, fingerprint: str | None = None
+    ) -> str | None:
+        """The registered, enabled device a verified client certificate belongs to, or None.
+
+        A PEM must have been issued by this tenant's device CA and be within its validity; a
+        bare fingerprint (SHA-256, or SHA-1 as nginx's `$ssl_client_fingerprint`) is trusted
+        only because the proxy verified the certificate against the tenant's CA.
+        """
+        now = self.clock.now()
+        if pem:
+            try:
+                cert = device_ca.parse_presented(pem)
+                with self.db.read() as conn:
+                    ca = DirectoryStore(conn, tenant_id).device_ca()
+                if ca is None:
+                    return None
+                cert.verify_directly_issued_by(
+                    device_ca.x509.load_pem_x509_certificate(ca[0].encode())
+                )
+            except (device_ca.CertificateError, ValueError, TypeError, InvalidSignature):
+                return None
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                return None
+            fingerprint = device_ca.fingerprint(cert, device_ca.hashes.SHA256())
+        if not fingerprint:
+            return None
+        with self.db.read() as conn:
+            found = DirectoryStore(conn, tenant_id).device_for_fingerprint(
+                device_ca.normalise_fingerprint(fingerprint)
+            )
+        if found is None or found[1] < now:
+            return None
+        return found[0] if self.is_device_registered(tenant_id, found[0]) else None

@@ -16,6 +16,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
 from stockade.core.model import Platform, ThreatLevel
+from stockade.directory.device_ca import signing_request_ok
 from stockade.directory.model import AdminPrincipal, Permission
 from stockade.http.auth import bearer, device, public, require, services
 from stockade.http.schema import Body, collection
@@ -217,6 +218,13 @@ class EnrollRequest(Body):
     join_type: str | None = Field(None, alias="joinType")
     user_principal_name: str = Field(alias="userPrincipalName", min_length=3)
     facts: DeviceFacts | None = None
+    certificate_signing_request: str | None = Field(
+        None,
+        alias="certificateSigningRequest",
+        max_length=16_384,
+        description="PEM CSR; the tenant's device CA signs it and the device can then prove "
+        "itself to a proxy with a TLS client certificate",
+    )
 
 
 class InstalledApp(Body):
@@ -388,6 +396,12 @@ def revoke_enrollment_token(
 def enroll(
     body: EnrollRequest, raw: str = Depends(bearer), s: Services = Depends(services)
 ) -> dict[str, Any]:
+    csr = body.certificate_signing_request
+    if csr is not None and not signing_request_ok(csr):  # refuse before anything is made
+        raise InvalidInput(
+            "certificateSigningRequest is not a valid PEM signing request",
+            field="certificateSigningRequest",
+        )
     result = s.mdm.enroll(
         raw,
         device_name=body.device_name,
@@ -397,11 +411,17 @@ def enroll(
         user_principal_name=body.user_principal_name,
         facts=body.facts.reported() if body.facts else None,
     )
-    return {
+    out = {
         "managedDevice": managed_device_json(result.device),
         "deviceCredential": str(result.credential),
         "checkInUrl": f"{s.settings.effective_public_url}/api/enrollment/checkin",
     }
+    if csr is not None:
+        tenant_id = s.mdm.authenticate_device(str(result.credential))[0]
+        device_id = result.device.azure_ad_device_id
+        out["deviceCertificate"] = s.directory.issue_device_certificate(tenant_id, device_id, csr)
+        out["caCertificate"] = s.directory.device_ca_certificate(tenant_id)
+    return out
 
 
 @router.post("/enrollment/checkin")

@@ -35,6 +35,20 @@ def wait_http(url: str, proc: subprocess.Popen[Any] | None = None, timeout: floa
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def wait_tcp(host: str, port: int, proc: subprocess.Popen[Any], timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex((host, port)) == 0:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {host}:{port} opened")
+        time.sleep(0.05)
+    raise RuntimeError(f"{host}:{port} did not open within {timeout} s")
+
+
 class StockadeProcess:
     """`stockade serve` in its own process, with its own data directory."""
 
@@ -125,7 +139,7 @@ class NginxProcess:
     def __init__(self, workdir: Path, site: ProxySite) -> None:
         self.workdir = workdir
         self.site = site
-        self.url = f"http://{site.listen}"
+        self.url = f"{'https' if site.tls_cert else 'http'}://{site.listen}"
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> NginxProcess:
@@ -144,7 +158,11 @@ class NginxProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
-        wait_http(self.url, self.proc)
+        wait_http(
+            self.url.replace("https://", "http://"), self.proc
+        ) if not self.site.tls_cert else (
+            wait_tcp(self.site.listen_host, self.site.listen_port, self.proc)
+        )
         return self
 
     def stop(self) -> None:
