@@ -109,18 +109,22 @@ def main() -> None:
     policy_set = PolicySet(policies)  # what the service keeps per tenant
     for r in requests[:500]:  # warm up
         policy_set.evaluate(r)
-    timings = []
+    wall: list[float] = []
+    cpu: list[float] = []
     denied = 0
     for r in requests:
-        t0 = time.perf_counter_ns()
+        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
         decision = policy_set.evaluate(r)
-        timings.append((time.perf_counter_ns() - t0) / 1000)
+        wall.append((time.perf_counter_ns() - t0) / 1000)
+        cpu.append((time.thread_time_ns() - c0) / 1000)
         denied += not decision.allowed
-    timings.sort()
-    p99 = timings[int(0.99 * (len(timings) - 1))]
     print(f"policy evaluation: {args.policies} policies, {args.devices} devices, in process")
-    p50 = statistics.median(timings)
-    print(f"  p50 {p50:6.1f} µs   p99 {p99:6.1f} µs   max {timings[-1]:6.1f} µs")
+    # wall time includes being preempted by other processes; CPU time is the evaluator's own
+    for label, values in (("wall", wall), ("cpu ", cpu)):
+        values.sort()
+        p50 = statistics.median(values)
+        p99 = values[int(0.99 * (len(values) - 1))]
+        print(f"  {label} p50 {p50:6.1f} µs   p99 {p99:6.1f} µs   max {values[-1]:8.1f} µs")
     print(f"  denied {denied} of {len(requests)}")
 
 

@@ -62,6 +62,7 @@ class PolicySet:
     def __init__(self, policies: Iterable[AccessPolicy]) -> None:
         self.policies = tuple(policies)
         self._controls = [_controls(p) for p in self.policies]
+        self._compiled = [_Compiled(p.conditions) for p in self.policies]
         self._enforced = [p.state is PolicyState.ENABLED for p in self.policies]
         self._report_only = [p.state is PolicyState.REPORT_ONLY for p in self.policies]
         self._any_app: list[int] = []
@@ -75,6 +76,8 @@ class PolicySet:
                 for app in p.conditions.include_applications:
                     self._by_app.setdefault(app, []).append(i)
         self._templates: dict[str, tuple[list[PolicyOutcome | None], list[int]]] = {}
+        # notApplied outcomes repeat: one object per (policy, reason), reused across sign-ins
+        self._missed: dict[tuple[int, str], PolicyOutcome] = {}
 
     def _template(self, app_id: str) -> tuple[list[PolicyOutcome | None], list[int]]:
         """Outcomes of the policies that cannot apply to `app_id`, and the candidates' indexes."""
@@ -119,27 +122,42 @@ class PolicySet:
         hard_failure = False
         failures: list[PolicyOutcome] = []
         applied_success = False
-        policies, controls = self.policies, self._controls
+        policies, controls, compiled = self.policies, self._controls, self._compiled
         enforced, report_only = self._enforced, self._report_only
         for i in candidates:
             policy = policies[i]
-            miss = _rest_unmatched(policy, request)
+            miss = _unmatched(compiled[i], request)
             needs: tuple[str, ...] = ()
             if miss is not None:
-                result = _NOT_APPLIED
-                reasons: tuple[str, ...] = (miss,)
-            else:
-                ok, reasons, detail, needs = _grant(policy, request)
-                result = _SUCCESS if ok else _FAILURE
-                if enforced[i]:
-                    if ok:
-                        applied_success = True
+                known = self._missed.get((i, miss))
+                if known is None:
+                    result = _REPORT_ONLY[_NOT_APPLIED] if report_only[i] else _NOT_APPLIED
+                    known = PolicyOutcome(
+                        policy.id,
+                        policy.display_name,
+                        result,
+                        controls[i],
+                        (miss,),
+                        miss,
+                        (),
+                        policy.unobserved,
+                    )
+                    if len(self._missed) > 100_000:  # reasons can name addresses: bound it
+                        self._missed.clear()
+                    self._missed[(i, miss)] = known
+                outcomes[i] = known
+                continue
+            ok, reasons, detail, needs = _grant(policy, request)
+            result = _SUCCESS if ok else _FAILURE
+            if enforced[i]:
+                if ok:
+                    applied_success = True
+                else:
+                    details.extend(detail)
+                    if needs:
+                        requirements.extend(needs)
                     else:
-                        details.extend(detail)
-                        if needs:
-                            requirements.extend(needs)
-                        else:
-                            hard_failure = True
+                        hard_failure = True
             if report_only[i]:
                 result = _REPORT_ONLY[result]
             outcome = PolicyOutcome(
@@ -189,57 +207,111 @@ def _app_unmatched(policy: AccessPolicy, app_id: str) -> str | None:
     return None
 
 
-def _rest_unmatched(policy: AccessPolicy, req: SignInRequest) -> str | None:
-    c = policy.conditions
-    # users
-    if NONE in c.include_users:
-        return "users: the policy includes no users"
-    user_in = (
-        ALL in c.include_users
-        or req.user_id in c.include_users
-        or not req.group_ids.isdisjoint(c.include_groups)
-        or not req.role_ids.isdisjoint(c.include_roles)
+class _Compiled:
+    """A policy's conditions as sets and flags, so each check is one set operation."""
+
+    __slots__ = (
+        "client_all",
+        "client_types",
+        "device_filter",
+        "exc_groups",
+        "exc_locations",
+        "exc_platforms",
+        "exc_roles",
+        "exc_trusted",
+        "exc_users",
+        "filter_mode",
+        "inc_all_locations",
+        "inc_groups",
+        "inc_locations",
+        "inc_platforms",
+        "inc_roles",
+        "inc_trusted",
+        "inc_users",
+        "locations_set",
+        "platforms_all",
+        "platforms_set",
+        "users_all",
+        "users_none",
     )
-    if not user_in:
+
+    def __init__(self, c: Any) -> None:
+        self.users_none = NONE in c.include_users
+        self.users_all = ALL in c.include_users
+        self.inc_users = frozenset(c.include_users)
+        self.inc_groups = frozenset(c.include_groups)
+        self.inc_roles = frozenset(c.include_roles)
+        self.exc_users = frozenset(c.exclude_users)
+        self.exc_groups = frozenset(c.exclude_groups)
+        self.exc_roles = frozenset(c.exclude_roles)
+        self.client_all = ALL.lower() in c.client_app_types
+        self.client_types = frozenset(c.client_app_types)
+        self.platforms_set = bool(c.include_platforms)
+        self.inc_platforms = frozenset(p.lower() for p in c.include_platforms)
+        self.platforms_all = "all" in self.inc_platforms
+        self.exc_platforms = frozenset(p.lower() for p in c.exclude_platforms)
+        self.locations_set = bool(c.include_locations)
+        self.inc_all_locations = ALL in c.include_locations
+        self.inc_trusted = "AllTrusted" in c.include_locations
+        self.inc_locations = frozenset(c.include_locations)
+        self.exc_trusted = "AllTrusted" in c.exclude_locations
+        self.exc_locations = frozenset(c.exclude_locations)
+        self.device_filter = c.device_filter
+        self.filter_mode = c.device_filter_mode
+
+
+def _rest_unmatched(policy: AccessPolicy, req: SignInRequest) -> str | None:
+    return _unmatched(_Compiled(policy.conditions), req)
+
+
+def _unmatched(c: _Compiled, req: SignInRequest) -> str | None:
+    # users
+    if c.users_none:
+        return "users: the policy includes no users"
+    if not (
+        c.users_all
+        or req.user_id in c.inc_users
+        or not c.inc_groups.isdisjoint(req.group_ids)
+        or not c.inc_roles.isdisjoint(req.role_ids)
+    ):
         return "users: the user is not included"
-    if req.user_id in c.exclude_users:
+    if req.user_id in c.exc_users:
         return "users: the user is excluded"
-    if not req.group_ids.isdisjoint(c.exclude_groups):
+    if not c.exc_groups.isdisjoint(req.group_ids):
         return "users: a group of the user is excluded"
-    if not req.role_ids.isdisjoint(c.exclude_roles):
+    if not c.exc_roles.isdisjoint(req.role_ids):
         return "users: a role of the user is excluded"
     # client app types
-    if ALL.lower() not in c.client_app_types and req.client_app_type not in c.client_app_types:
+    if not c.client_all and req.client_app_type not in c.client_types:
         return f"clientAppTypes: {req.client_app_type} is not included"
     # platforms (only when the policy sets the condition)
-    if c.include_platforms:
+    if c.platforms_set:
         platform = (req.device.platform if req.device else "").lower()
-        included = {p.lower() for p in c.include_platforms}
-        if "all" not in included and platform not in included:
+        if not c.platforms_all and platform not in c.inc_platforms:
             return f"platforms: {platform or 'unknown platform'} is not included"
-        if platform and platform in {p.lower() for p in c.exclude_platforms}:
+        if platform and platform in c.exc_platforms:
             return f"platforms: {platform} is excluded"
     # locations (only when set)
-    if c.include_locations:
+    if c.locations_set:
         here = "an unknown address" if not req.client_ip else req.client_ip
         if not (
-            ALL in c.include_locations
-            or ("AllTrusted" in c.include_locations and req.trusted_location)
-            or not req.location_ids.isdisjoint(c.include_locations)
-            or not req.unknown_location_ids.isdisjoint(c.include_locations)
+            c.inc_all_locations
+            or (c.inc_trusted and req.trusted_location)
+            or not c.inc_locations.isdisjoint(req.location_ids)
+            or not c.inc_locations.isdisjoint(req.unknown_location_ids)
         ):
             return f"locations: {here} is not in an included location"
-        if ("AllTrusted" in c.exclude_locations and req.trusted_location) or (
-            not req.location_ids.isdisjoint(c.exclude_locations)
+        if (c.exc_trusted and req.trusted_location) or not c.exc_locations.isdisjoint(
+            req.location_ids
         ):
             return f"locations: {here} is in an excluded location"
     # filter for devices
     if c.device_filter is not None:
         props = req.device.filter_properties if req.device else _EMPTY
         hit = c.device_filter.matches(props)
-        if c.device_filter_mode == "include" and not hit:
+        if c.filter_mode == "include" and not hit:
             return "devices: the device does not match the included filter"
-        if c.device_filter_mode == "exclude" and hit:
+        if c.filter_mode == "exclude" and hit:
             return "devices: the device matches the excluded filter"
     return None
 
