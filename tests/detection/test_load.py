@@ -82,7 +82,8 @@ def test_directory_loads_recursively_and_keeps_good_rules(tmp_path: Path) -> Non
     write(tmp_path / "nested" / "broken.yml", "title: [\n")
     write(
         tmp_path / "nested" / "unsupported.yml",
-        good_rule("C", ID_C, image="%evil%").replace("Image|endswith", "Image|expand"),
+        # a PCRE named group: valid for pySigma, not for Python's re
+        good_rule("C", ID_C).replace("Image|endswith: '\\evil.exe'", "Image|re: '(?<n>a)'"),
     )
     write(tmp_path / "notes.txt", "not a rule")
 

@@ -81,7 +81,7 @@ def test_service_precondition_checks_channel_only() -> None:
 
 
 def test_unknown_logsource_has_no_precondition() -> None:
-    rule = make_rule("    product: linux\n    category: process_creation")
+    rule = make_rule("    product: zeek\n    category: process_creation")
 
     assert rule.event_ids == frozenset()
     assert rule.matches(event(EventID=3, Channel="whatever"))

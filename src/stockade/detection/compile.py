@@ -25,6 +25,11 @@ Matching semantics:
 - ``null`` matches a missing field or None; a missing field matches nothing else.
 - ``re`` is a Python regex searched anywhere in the value, case-sensitive unless ``|i``.
 - A keyword (value without a field) matches when any field value of the event matches.
+- Placeholders (``expand``) take the values the loader was given for them (any of them
+  matches); a placeholder without values stays the literal text ``%name%``, so a selection on
+  it matches nothing and a filter on it excludes nothing.
+- Time-part modifiers (``minute`` .. ``year``) parse the field as an ISO 8601 or
+  ``YYYY-MM-DD hh:mm:ss`` time and compare that part (``week`` is the ISO week).
 
 Anything else raises ``UnsupportedRuleError`` naming the construct, at compile time.
 """
@@ -33,9 +38,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from ipaddress import ip_address
+from types import MappingProxyType
 from typing import Any, Literal
 
 from sigma.conditions import (
@@ -60,7 +68,9 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
+    TimestampPart,
 )
 
 from stockade.detection.logsource import LogsourceFilter, logsource_filter
@@ -69,6 +79,7 @@ from stockade.detection.model import RuleInfo, severity_for_level
 __all__ = [
     "TACTIC_CATEGORIES",
     "CompiledRule",
+    "PlaceholderValues",
     "Predicate",
     "UnsupportedRuleError",
     "ValueMatcher",
@@ -180,7 +191,17 @@ def rule_info(rule: SigmaRule, source: str) -> RuleInfo:
     )
 
 
-def compile_rule(rule: SigmaRule, source: str) -> CompiledRule:
+PlaceholderValues = Mapping[str, Sequence[str]]
+"""Placeholder name (without %) -> the values it stands for."""
+
+_placeholders: ContextVar[PlaceholderValues] = ContextVar(
+    "placeholders", default=MappingProxyType({})
+)
+
+
+def compile_rule(
+    rule: SigmaRule, source: str, placeholders: PlaceholderValues | None = None
+) -> CompiledRule:
     """Compile one parsed rule.
 
     Raises ``UnsupportedRuleError`` for constructs not implemented here, and the rule's first
@@ -191,12 +212,16 @@ def compile_rule(rule: SigmaRule, source: str) -> CompiledRule:
         raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
     if rule.errors:
         raise rule.errors[0]
-    conditions: list[Predicate] = []
-    for condition in rule.detection.parsed_condition:
-        tree = condition.parse()
-        if tree is None:
-            raise UnsupportedRuleError("condition that resolves to no detection")
-        conditions.append(compile_condition(tree))
+    token = _placeholders.set(placeholders or {})
+    try:
+        conditions: list[Predicate] = []
+        for condition in rule.detection.parsed_condition:
+            tree = condition.parse()
+            if tree is None:
+                raise UnsupportedRuleError("condition that resolves to no detection")
+            conditions.append(compile_condition(tree))
+    finally:
+        _placeholders.reset(token)
     # Several conditions in one rule are alternatives (Sigma spec).
     detection = _any_of(conditions)
 
@@ -471,12 +496,24 @@ TextTest = Callable[[str], bool]
 def _string_values(value: object) -> tuple[list[SigmaString], bool] | None:
     """The strings a value stands for and whether they are cased; None if not string-like."""
     if type(value) is SigmaString:
-        return [value], False
+        return _expanded([value]), False
     if type(value) is SigmaCasedString:
-        return [value], True
+        return _expanded([value]), True
     if type(value) is SigmaExpansion and all(type(item) is SigmaString for item in value.values):
-        return [item for item in value.values if isinstance(item, SigmaString)], False
+        return _expanded([item for item in value.values if isinstance(item, SigmaString)]), False
     return None
+
+
+def _expanded(values: list[SigmaString]) -> list[SigmaString]:
+    if not any(value.contains_placeholder() for value in values):
+        return values
+    known = _placeholders.get()
+
+    def replacement(placeholder: Placeholder) -> Iterator[str]:
+        yield from known.get(placeholder.name) or [f"%{placeholder.name}%"]
+
+    # Cased-ness travels beside the strings (see _string_values), so plain results do.
+    return [item for value in values for item in value.replace_placeholders(replacement)]
 
 
 def _string_field_predicate(field: str, values: Sequence[SigmaString], *, cased: bool) -> Predicate:
@@ -690,7 +727,34 @@ def _compile_expansion(value: SigmaExpansion) -> ValueMatcher:
     return lambda candidate: any(matcher(candidate) for matcher in matchers)
 
 
+_TIME_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda moment: moment.minute,
+    TimestampPart.HOUR: lambda moment: moment.hour,
+    TimestampPart.DAY: lambda moment: moment.day,
+    TimestampPart.WEEK: lambda moment: moment.isocalendar().week,
+    TimestampPart.MONTH: lambda moment: moment.month,
+    TimestampPart.YEAR: lambda moment: moment.year,
+}
+
+
+def _compile_time_part(value: SigmaTimestampPart) -> ValueMatcher:
+    part = _TIME_PARTS[value.timestamp_part]
+    wanted = value.number
+
+    def matcher(candidate: Any) -> bool:
+        if not isinstance(candidate, str):
+            return False
+        try:
+            moment = datetime.fromisoformat(candidate.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return part(moment) == wanted
+
+    return matcher
+
+
 _VALUE_COMPILERS: dict[type, Callable[[Any], ValueMatcher]] = {
+    SigmaTimestampPart: _compile_time_part,
     SigmaString: _compile_string,
     SigmaCasedString: _compile_cased_string,
     SigmaNumber: _compile_number,

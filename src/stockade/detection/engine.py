@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stockade.detection.compile import CompiledRule, Predicate
-from stockade.detection.logsource import LogsourceFilter, event_id_of
+from stockade.detection.logsource import LogsourceFilter, event_id_of, with_aliases
 from stockade.detection.model import Match, RuleInfo
 
 __all__ = ["DetectionEngine"]
@@ -56,6 +56,7 @@ class DetectionEngine:
 
     def match(self, event: Mapping[str, Any]) -> list[Match]:
         """Every rule whose predicate holds for the event, in rule order."""
+        event = with_aliases(event)
         event_id = event_id_of(event)
         if event_id is None:
             entries = self._entries

@@ -20,7 +20,12 @@ from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 from sigma.rule.base import SigmaYAMLLoader
 
-from stockade.detection.compile import CompiledRule, UnsupportedRuleError, compile_rule
+from stockade.detection.compile import (
+    CompiledRule,
+    PlaceholderValues,
+    UnsupportedRuleError,
+    compile_rule,
+)
 from stockade.detection.model import RuleProblem
 
 __all__ = ["RULE_SUFFIXES", "RuleSet", "builtin_rules", "load_rule_paths", "load_rule_text"]
@@ -39,7 +44,9 @@ class RuleSet:
         return RuleSet(self.rules + other.rules, self.problems + other.problems)
 
 
-def load_rule_text(text: str, source: str) -> RuleSet:
+def load_rule_text(
+    text: str, source: str, placeholders: PlaceholderValues | None = None
+) -> RuleSet:
     """Parse and compile the Sigma rules in one YAML text (one or more documents)."""
     rules: list[CompiledRule] = []
     problems: list[RuleProblem] = []
@@ -99,7 +106,7 @@ def load_rule_text(text: str, source: str) -> RuleSet:
             )
             continue
         try:
-            rules.append(compile_rule(rule, source))
+            rules.append(compile_rule(rule, source, placeholders))
         except Exception as error:  # one odd rule must not stop the rest from loading
             problems.append(_problem(source, rule_id, error))
     for sigma_filter in collection.filters:
@@ -119,7 +126,9 @@ def load_rule_text(text: str, source: str) -> RuleSet:
     return RuleSet(tuple(rules), tuple(problems))
 
 
-def load_rule_paths(paths: Iterable[Path]) -> RuleSet:
+def load_rule_paths(
+    paths: Iterable[Path], placeholders: PlaceholderValues | None = None
+) -> RuleSet:
     """Load rule files and directories (recursively, *.yml and *.yaml, in name order).
 
     A rule id seen before (in this call) is reported and the later rule dropped, because alerts
@@ -133,7 +142,7 @@ def load_rule_paths(paths: Iterable[Path]) -> RuleSet:
         except (OSError, UnicodeDecodeError) as error:
             problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
             continue
-        loaded = load_rule_text(text, str(file))
+        loaded = load_rule_text(text, str(file), placeholders)
         rules.extend(loaded.rules)
         problems.extend(loaded.problems)
     return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems)))
