@@ -24,7 +24,8 @@ Matching semantics:
 - Strings match the text form of numbers and booleans (``'443'`` matches 443).
 - ``null`` matches a missing field or None; a missing field matches nothing else.
 - ``re`` is a Python regex searched anywhere in the value, case-sensitive unless ``|i``.
-- A keyword (value without a field) matches when any field value of the event matches.
+- A keyword (value without a field) is a full-text search: it matches when any field value
+  of the event contains it (or matches it, when the keyword has wildcards of its own).
 - Placeholders (``expand``) take the values the loader was given for them (any of them
   matches); a placeholder without values stays the literal text ``%name%``, so a selection on
   it matches nothing and a filter on it excludes nothing.
@@ -53,6 +54,7 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -73,6 +75,7 @@ from sigma.types import (
     TimestampPart,
 )
 
+from stockade.detection.correlate import CompiledCorrelation, CorrelationKind
 from stockade.detection.logsource import LogsourceFilter, logsource_filter
 from stockade.detection.model import RuleInfo, severity_for_level
 
@@ -84,6 +87,7 @@ __all__ = [
     "UnsupportedRuleError",
     "ValueMatcher",
     "compile_condition",
+    "compile_correlation",
     "compile_rule",
     "compile_value",
     "rule_info",
@@ -160,7 +164,7 @@ class CompiledRule:
 # --- rule --------------------------------------------------------------------------------------
 
 
-def rule_info(rule: SigmaRule, source: str) -> RuleInfo:
+def rule_info(rule: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
     """Describe a rule: id, severity and ATT&CK context from its tags."""
     tags = tuple(str(tag) for tag in rule.tags)
     techniques: list[str] = []
@@ -240,6 +244,52 @@ def compile_rule(
     )
 
 
+_CORRELATION_KINDS = {kind.value: kind for kind in CorrelationKind}
+
+
+def compile_correlation(
+    rule: SigmaCorrelationRule, source: str, rule_ids: Mapping[str, str]
+) -> CompiledCorrelation:
+    """Compile a correlation rule; ``rule_ids`` maps rule ids and names to rule ids."""
+    if rule.errors:
+        raise rule.errors[0]
+    kind = _CORRELATION_KINDS.get(str(rule.type))
+    if kind is None:
+        raise UnsupportedRuleError(f"correlation type {rule.type}")
+    condition = rule.condition
+    if not isinstance(condition, SigmaCorrelationCondition):
+        raise UnsupportedRuleError("extended correlation condition")
+
+    def resolve(reference: str) -> str:
+        resolved = rule_ids.get(reference)
+        if resolved is None:
+            raise UnsupportedRuleError(f"correlation references unknown rule '{reference}'")
+        return resolved
+
+    referenced = tuple(resolve(reference.reference) for reference in rule.rules or ())
+    aliases = {
+        alias.alias: {resolve(ref.reference): name for ref, name in alias.mapping.items()}
+        for alias in rule.aliases
+    }
+    field = condition.fieldref
+    if isinstance(field, list):
+        if len(field) != 1:
+            raise UnsupportedRuleError("correlation condition on several fields")
+        field = field[0]
+    return CompiledCorrelation(
+        info=rule_info(rule, source),
+        kind=kind,
+        rule_ids=referenced,
+        timespan=float(rule.timespan.seconds),
+        group_by=tuple(rule.group_by or ()),
+        aliases=aliases,
+        op=condition.op.name.lower(),
+        threshold=condition.count,
+        field=field,
+        generate=rule.generate,
+    )
+
+
 # --- condition tree ----------------------------------------------------------------------------
 
 
@@ -299,7 +349,15 @@ def _compile_field_equals(node: ConditionFieldEqualsValueExpression) -> Predicat
 def _compile_keyword(node: ConditionValueExpression) -> Predicate:
     if type(node.value) in _FIELD_COMPILERS:
         raise UnsupportedRuleError(f"keyword of type {type(node.value).__name__}")
-    matcher = compile_value(node.value)
+    value = node.value
+    if type(value) in (SigmaString, SigmaCasedString):
+        # Keywords are a full-text search: a plain word is found anywhere in a value.
+        wildcard = SigmaString("*")
+        if not value.startswith(SpecialChars.WILDCARD_MULTI):
+            value = wildcard + value
+        if not value.endswith(SpecialChars.WILDCARD_MULTI):
+            value = value + wildcard
+    matcher = compile_value(value)
 
     def predicate(event: Event) -> bool:
         return any(value is not None and matcher(value) for value in event.values())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from stockade.detection.compile import CompiledRule, Predicate
+from stockade.detection.correlate import CompiledCorrelation, Correlator, event_moment
 from stockade.detection.logsource import LogsourceFilter, event_id_of, with_aliases
 from stockade.detection.model import Match, RuleInfo
 
@@ -29,8 +30,12 @@ class DetectionEngine:
     Matches come in rule order. The engine is immutable: to change rules, build a new one.
     """
 
-    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+    def __init__(
+        self, rules: Iterable[CompiledRule], correlations: Iterable[CompiledCorrelation] = ()
+    ) -> None:
         self._rules = tuple(rules)
+        self._correlator = Correlator(correlations)
+        self._last_moment = 0.0
         filters: list[LogsourceFilter] = []
         entries: list[_Entry] = []
         for rule in self._rules:
@@ -54,9 +59,43 @@ class DetectionEngine:
     def rules(self) -> tuple[CompiledRule, ...]:
         return self._rules
 
-    def match(self, event: Mapping[str, Any]) -> list[Match]:
-        """Every rule whose predicate holds for the event, in rule order."""
+    @property
+    def correlations(self) -> tuple[CompiledCorrelation, ...]:
+        return self._correlator.correlations
+
+    def match(self, event: Mapping[str, Any], reference: Hashable = None) -> list[Match]:
+        """Every rule whose predicate holds for the event, in rule order, then the correlations
+        the event completes.
+
+        Correlations keep state between calls (the engine is a stream processor for them); the
+        event's own time (``UtcTime``, ``TimeCreated``, ``@timestamp``) places it in their
+        windows, and ``reference`` is how their matches name it. Rules referenced by a
+        correlation without ``generate: true`` feed it and report nothing themselves.
+        """
         event = with_aliases(event)
+        matches = self._match_rules(event)
+        if not self._correlator.correlations or not matches:
+            return matches
+        moment = event_moment(event)
+        if moment is None:
+            moment = self._last_moment
+        self._last_moment = moment
+        reported: list[Match] = []
+        fired: list[Match] = []
+        for match in matches:
+            rule_id = match.rule.id
+            if self._correlator.watches(rule_id):
+                for hit in self._correlator.observe(rule_id, event, moment, reference):
+                    fired.append(Match(rule=hit.rule, events=hit.events))
+            if not self._correlator.silences(rule_id):
+                reported.append(match)
+        return reported + fired
+
+    def flush(self) -> list[Match]:
+        """Close every open correlation window (at the end of an offline input)."""
+        return [Match(rule=hit.rule, events=hit.events) for hit in self._correlator.flush()]
+
+    def _match_rules(self, event: Mapping[str, Any]) -> list[Match]:
         event_id = event_id_of(event)
         if event_id is None:
             entries = self._entries
