@@ -192,7 +192,17 @@ def rule_info(rule: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
         mitre_techniques=tuple(techniques),
         category=category,
         source=source,
+        sigma_level=str(rule.level).lower() if rule.level is not None else "",
+        logsource=_logsource_name(rule),
     )
+
+
+def _logsource_name(rule: SigmaRule | SigmaCorrelationRule) -> str:
+    if isinstance(rule, SigmaCorrelationRule):
+        return "correlation"
+    logsource = rule.logsource
+    parts = (logsource.product, logsource.category, logsource.service)
+    return "/".join(part for part in parts if part) or "(none)"
 
 
 PlaceholderValues = Mapping[str, Sequence[str]]

@@ -91,9 +91,18 @@ class DetectionEngine:
                 reported.append(match)
         return reported + fired
 
+    @property
+    def correlator(self) -> Correlator:
+        return self._correlator
+
     def flush(self) -> list[Match]:
         """Close every open correlation window (at the end of an offline input)."""
         return [Match(rule=hit.rule, events=hit.events) for hit in self._correlator.flush()]
+
+    def match_rules(self, event: Mapping[str, Any]) -> list[Match]:
+        """The plain rules that match (no correlation state, nothing silenced)."""
+        event = with_aliases(event)
+        return self._match_rules(event)
 
     def _match_rules(self, event: Mapping[str, Any]) -> list[Match]:
         event_id = event_id_of(event)

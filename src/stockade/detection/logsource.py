@@ -13,8 +13,13 @@ How the pre-condition treats an event:
    either, and a rule would otherwise never fire on them.
 2. ``EventID`` and ``Channel`` both present: the pair must be in the table.
 3. Only one of them present: that one must be in the table.
-4. A log source that is not in the table has no pre-condition at all (the rule's own
-   detection decides), so rules for other products still work on suitable events.
+4. A Windows log source that is not in the table has no pre-condition at all (the rule's own
+   detection decides).
+5. A rule for another product (``linux``, ``macos``, ``cisco``, ``zeek``, cloud services, ...)
+   whose log source is not in the table never sees Windows event log events (those with a
+   ``Channel`` other than Sysmon for Linux's); it still sees flat telemetry, where its own
+   detection decides. Without this, a Cisco keyword rule or a Zeek ``not selection`` rule
+   would fire on every Windows event.
 
 A category takes precedence over a service when a rule names both. The channel comparison
 ignores case, as Windows does.
@@ -42,6 +47,7 @@ __all__ = [
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 SECURITY_CHANNEL = "Security"
 LINUX_SYSMON_CHANNEL = "Linux-Sysmon/Operational"
+_LINUX_SYSMON_LOWER = LINUX_SYSMON_CHANNEL.lower()
 _PS = "Microsoft-Windows-PowerShell/Operational"
 _PS_CORE = "PowerShellCore/Operational"
 _PS_CLASSIC = "Windows PowerShell"
@@ -221,10 +227,16 @@ class LogsourceFilter:
     """Admitted EventIDs; empty means any EventID."""
     channels: frozenset[str]
     """Admitted channels, lower-cased; empty means any channel."""
+    foreign: bool = False
+    """A rule of another product: it admits only events without a Windows channel."""
 
     def admits(self, event: Mapping[str, Any]) -> bool:
         raw_id = event.get("EventID")
         raw_channel = event.get("Channel")
+        if self.foreign:
+            return raw_channel is None or (
+                isinstance(raw_channel, str) and raw_channel.lower() == _LINUX_SYSMON_LOWER
+            )
         if raw_id is None and raw_channel is None:
             return True
         channel = raw_channel.lower() if isinstance(raw_channel, str) else None
@@ -242,7 +254,7 @@ class LogsourceFilter:
 def logsource_filter(
     product: str | None, category: str | None, service: str | None
 ) -> LogsourceFilter | None:
-    """The pre-condition for a log source, or None if the table does not know it."""
+    """The pre-condition for a log source, or None if there is none (rule 4 above)."""
     product_key = (product or "").lower()
     if category is not None:
         events = CATEGORY_EVENTS.get((product_key, category.lower()))
@@ -261,4 +273,6 @@ def logsource_filter(
                 event_ids=frozenset(),
                 channels=frozenset(channel.lower() for channel in channels),
             )
+    if product_key and product_key != "windows":
+        return LogsourceFilter(frozenset(), frozenset(), frozenset(), foreign=True)
     return None

@@ -59,6 +59,10 @@ class RuleInfo:
     """Alert category from the first ATT&CK tactic tag, e.g. "Execution"; "" if none."""
     source: str
     """File path the rule came from, or "builtin:<name>" for shipped rules."""
+    sigma_level: str = ""
+    """The rule's own Sigma level (``critical`` stays critical); "" if it has none."""
+    logsource: str = ""
+    """``product/category/service`` as the rule names them (``windows/process_creation``)."""
 
 
 @dataclass(frozen=True)
