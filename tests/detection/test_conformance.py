@@ -101,3 +101,29 @@ def test_every_regression_test_passes(engine: DetectionEngine, kind: str) -> Non
 
     assert checked[kind] >= 200
     assert failures == []
+
+
+def test_engine_shortcuts_never_change_the_result(
+    sigmahq: RuleSet, engine: DetectionEngine
+) -> None:
+    """Buckets and the literal prefilter against every rule evaluated on every sample event."""
+    from stockade.detection.logsource import with_aliases
+
+    events = [
+        item.event
+        for test in regression_tests()
+        for item in read_file(InputFile(str(test.sample), test.sample))
+        if not isinstance(item, InputProblem)
+    ]
+    # The same events with their values upper-cased, as another source might write them.
+    events += [
+        {
+            key: value.upper() if isinstance(value, str) and key != "Channel" else value
+            for key, value in event.items()
+        }
+        for event in events
+    ]
+    assert len(events) > 400
+    for event in events:
+        expected = [rule.info.id for rule in sigmahq.rules if rule.matches(with_aliases(event))]
+        assert [match.rule.id for match in engine.match_rules(event)] == expected

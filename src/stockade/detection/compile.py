@@ -78,6 +78,7 @@ from sigma.types import (
 from stockade.detection.correlate import CompiledCorrelation, CorrelationKind
 from stockade.detection.logsource import LogsourceFilter, logsource_filter
 from stockade.detection.model import RuleInfo, severity_for_level
+from stockade.detection.prefilter import required_event_ids, required_literals
 
 __all__ = [
     "TACTIC_CATEGORIES",
@@ -149,6 +150,11 @@ class CompiledRule:
     for all rules of the same log source. None: no pre-condition."""
     detection: Predicate | None = None
     """The detection part of `predicate` alone; None if only `predicate` is known."""
+    literals: frozenset[str] | None = None
+    """Lower-cased strings of which one occurs in some value of every event the rule matches
+    (see `prefilter`); None: no such promise, the rule must always be evaluated."""
+    required_event_ids: frozenset[int] | None = None
+    """EventIDs the detection itself insists on (``EventID: 4624``); None: any."""
 
     @property
     def event_ids(self) -> frozenset[int]:
@@ -229,13 +235,17 @@ def compile_rule(
     token = _placeholders.set(placeholders or {})
     try:
         conditions: list[Predicate] = []
+        trees: list[object] = []
         for condition in rule.detection.parsed_condition:
             tree = condition.parse()
             if tree is None:
                 raise UnsupportedRuleError("condition that resolves to no detection")
             conditions.append(compile_condition(tree))
+            trees.append(tree)
     finally:
         _placeholders.reset(token)
+    literals = required_literals(trees)
+    event_ids = required_event_ids(trees)
     # Several conditions in one rule are alternatives (Sigma spec).
     detection = _any_of(conditions)
 
@@ -243,14 +253,19 @@ def compile_rule(
     logsource = rule.logsource
     precondition = logsource_filter(logsource.product, logsource.category, logsource.service)
     if precondition is None:
-        return CompiledRule(info=info, predicate=detection, detection=detection)
+        return CompiledRule(info=info, predicate=detection, detection=detection, literals=literals)
     admits = precondition.admits
 
     def predicate(event: Event) -> bool:
         return admits(event) and detection(event)
 
     return CompiledRule(
-        info=info, predicate=predicate, precondition=precondition, detection=detection
+        info=info,
+        predicate=predicate,
+        precondition=precondition,
+        detection=detection,
+        literals=literals,
+        required_event_ids=event_ids,
     )
 
 

@@ -26,6 +26,7 @@ __all__ = ["Scalar", "flatten_record", "is_record"]
 
 Scalar = str | int | float | bool | None
 
+_SYSTEM_NUMBERS = frozenset({"EventRecordID", "Level", "Task", "Version"})
 _SYSTEM_SCALARS = ("Channel", "Computer", "EventRecordID", "Level", "Task", "Keywords", "Version")
 
 
@@ -44,7 +45,9 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Scalar]:
     event: Mapping[str, Any] = record["Event"]
     flat: dict[str, Scalar] = {}
     data = event.get("EventData")
-    if isinstance(data, Mapping):
+    if type(data) is dict and _plain(data):
+        flat.update(data)  # the common case, checked in one pass: named scalar values
+    elif isinstance(data, Mapping):
         _event_data(data, flat)
     elif data is not None:
         flat["Data"] = _joined(data)
@@ -56,6 +59,14 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Scalar]:
     return flat
 
 
+def _plain(data: dict[str, Any]) -> bool:
+    for name, value in data.items():
+        kind = type(value)
+        if kind is dict or kind is list or " " in name or name[0] == "#" or name == "Data":
+            return False
+    return True
+
+
 def _system(system: Mapping[str, Any], flat: dict[str, Scalar]) -> None:
     event_id = system.get("EventID")
     if isinstance(event_id, Mapping):  # {"#attributes": {"Qualifiers": ...}, "#text": 4688}
@@ -65,7 +76,11 @@ def _system(system: Mapping[str, Any], flat: dict[str, Scalar]) -> None:
     flat["EventID"] = _scalar(event_id)
     for name in _SYSTEM_SCALARS:
         if name in system:
-            flat[name] = _scalar(system[name])
+            value = _scalar(system[name])
+            # Writers that emit plain text give numbers as text; Windows' own are numbers.
+            if name in _SYSTEM_NUMBERS and isinstance(value, str) and value.isdigit():
+                value = int(value)
+            flat[name] = value
     provider = _attributes(system.get("Provider"))
     if "Name" in provider:
         flat["Provider_Name"] = _scalar(provider["Name"])
