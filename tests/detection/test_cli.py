@@ -34,6 +34,14 @@ JSONL_FIELDS = {
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The rule cache of these runs lives in a temporary data dir (shared by the module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STOCKADE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        yield
+
+
 def hunt(*args: str, input: str | None = None) -> tuple[int, str, str]:
     result = runner.invoke(app, ["hunt", *args], input=input)
     return result.exit_code, result.stdout, result.stderr
@@ -162,7 +170,7 @@ def test_correlation_findings_name_their_events(tmp_path: Path) -> None:
         "utf-8",
     )
 
-    code, out, err = hunt(str(sample), "--rules", str(rules), "--format", "jsonl")
+    code, out, err = hunt(str(sample), "--rules", str(rules), "--format", "jsonl", "--no-cache")
 
     findings = [json.loads(line) for line in out.splitlines()]
     assert code == 0, err

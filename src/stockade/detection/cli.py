@@ -24,6 +24,7 @@ from rich.table import Table
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.hunt import SIGMA_LEVELS, Finding, Hunt, HuntStats
 from stockade.detection.load import RuleSet, builtin_rules, load_rule_paths
+from stockade.settings import Settings
 from stockade.telemetry.sources import InputProblem
 
 __all__ = ["hunt", "rules_app"]
@@ -46,8 +47,11 @@ CSV_FIELDS = (
 _UNSUPPORTED = "unsupported Sigma construct"
 
 
-def _load(paths: list[Path]) -> RuleSet:
-    return load_rule_paths(paths) if paths else builtin_rules()
+def _load(paths: list[Path], use_cache: bool) -> RuleSet:
+    if not paths:
+        return builtin_rules()
+    cache_dir = Settings().data_dir / "rule-cache" if use_cache else None
+    return load_rule_paths(paths, cache_dir=cache_dir)
 
 
 def hunt(
@@ -68,6 +72,9 @@ def hunt(
         str, typer.Option("--min-level", help="informational, low, medium, high or critical")
     ] = "informational",
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes")] = 1,
+    use_cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Keep parsed rules in the data dir")
+    ] = True,
 ) -> None:
     """Hunt with Sigma rules over collected logs."""
     err = Console(stderr=True, soft_wrap=True)
@@ -83,7 +90,7 @@ def hunt(
         raise typer.Exit(2)
 
     started = time.perf_counter()
-    rule_set = _load(list(rules or []))
+    rule_set = _load(list(rules or []), use_cache)
     for problem in rule_set.problems:
         err.print(f"[yellow]rule skipped[/]: {problem}", markup=True, highlight=False)
     if not rule_set.rules:
@@ -208,6 +215,9 @@ def _summary(console: Console, stats: HuntStats, elapsed: float) -> None:
 @rules_app.command("check")
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Rule files or directories")],
+    use_cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Keep parsed rules in the data dir")
+    ] = True,
 ) -> None:
     """Load rules; report every error and every rule the engine cannot evaluate."""
     out = Console(soft_wrap=True, highlight=False)
@@ -215,7 +225,7 @@ def check(
     if missing:
         Console(stderr=True).print(f"no such file or directory: {', '.join(missing)}")
         raise typer.Exit(2)
-    rule_set = load_rule_paths(paths)
+    rule_set = _load(paths, use_cache)
     errors = [p for p in rule_set.problems if not p.message.startswith(_UNSUPPORTED)]
     unsupported = [p for p in rule_set.problems if p.message.startswith(_UNSUPPORTED)]
     for problem in errors:

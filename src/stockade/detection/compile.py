@@ -85,12 +85,15 @@ __all__ = [
     "CompiledRule",
     "PlaceholderValues",
     "Predicate",
+    "RulePlan",
     "UnsupportedRuleError",
     "ValueMatcher",
     "compile_condition",
     "compile_correlation",
+    "compile_plan",
     "compile_rule",
     "compile_value",
+    "plan_rule",
     "rule_info",
 ]
 
@@ -219,6 +222,84 @@ _placeholders: ContextVar[PlaceholderValues] = ContextVar(
 )
 
 
+@dataclass(frozen=True)
+class RulePlan:
+    """A rule parsed and checked, before its predicates are built: plain data that pickles
+    small and loads fast, so a rule cache can skip YAML, pySigma and condition parsing."""
+
+    info: RuleInfo
+    logsource: tuple[str | None, str | None, str | None]
+    """product, category, service"""
+    trees: tuple[object, ...]
+    """pySigma condition trees (alternatives), stripped of parent and source links."""
+    literals: frozenset[str] | None
+    required_event_ids: frozenset[int] | None
+
+
+def plan_rule(rule: SigmaRule, source: str) -> RulePlan:
+    """Parse a rule's conditions. Raises like `compile_rule`."""
+    if not isinstance(rule, SigmaRule):
+        raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
+    if rule.errors:
+        raise rule.errors[0]
+    trees: list[object] = []
+    for condition in rule.detection.parsed_condition:
+        tree = condition.parse()
+        if tree is None:
+            raise UnsupportedRuleError("condition that resolves to no detection")
+        trees.append(_slim(tree))
+    logsource = rule.logsource
+    return RulePlan(
+        info=rule_info(rule, source),
+        logsource=(logsource.product, logsource.category, logsource.service),
+        trees=tuple(trees),
+        literals=required_literals(trees),
+        required_event_ids=required_event_ids(trees),
+    )
+
+
+def _detection(plan: RulePlan, placeholders: PlaceholderValues | None) -> Predicate:
+    token = _placeholders.set(placeholders or {})
+    try:
+        conditions = [compile_condition(tree) for tree in plan.trees]
+    finally:
+        _placeholders.reset(token)
+    # Several conditions in one rule are alternatives (Sigma spec).
+    return _any_of(conditions)
+
+
+def _deferred(plan: RulePlan, placeholders: PlaceholderValues | None) -> Predicate:
+    built: Predicate | None = None
+
+    def detection(event: Event) -> bool:
+        nonlocal built
+        if built is None:  # two threads may both build it: same result, no harm
+            built = _detection(plan, placeholders)
+        return built(event)
+
+    return detection
+
+
+def _slim(node: object) -> object:
+    """A copy of a condition tree without the back links to the rule (which would drag the
+    whole rule into a pickle)."""
+    copy = object.__new__(type(node))
+    state = dict(node.__dict__)
+    for link in ("parent", "source", "policy"):
+        if link in state:
+            state[link] = None
+    if "args" in state:
+        state["args"] = [_slim(arg) for arg in state["args"]]
+    if "value" in state and hasattr(state["value"], "__dict__"):
+        state["value"] = _slim(state["value"])
+    if "values" in state and isinstance(state["values"], list):
+        state["values"] = [
+            _slim(item) if hasattr(item, "__dict__") else item for item in state["values"]
+        ]
+    copy.__dict__.update(state)
+    return copy
+
+
 def compile_rule(
     rule: SigmaRule, source: str, placeholders: PlaceholderValues | None = None
 ) -> CompiledRule:
@@ -228,44 +309,36 @@ def compile_rule(
     ``sigma.exceptions.SigmaError`` if pySigma reported problems with it (or finds one while
     resolving the condition).
     """
-    if not isinstance(rule, SigmaRule):
-        raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
-    if rule.errors:
-        raise rule.errors[0]
-    token = _placeholders.set(placeholders or {})
-    try:
-        conditions: list[Predicate] = []
-        trees: list[object] = []
-        for condition in rule.detection.parsed_condition:
-            tree = condition.parse()
-            if tree is None:
-                raise UnsupportedRuleError("condition that resolves to no detection")
-            conditions.append(compile_condition(tree))
-            trees.append(tree)
-    finally:
-        _placeholders.reset(token)
-    literals = required_literals(trees)
-    event_ids = required_event_ids(trees)
-    # Several conditions in one rule are alternatives (Sigma spec).
-    detection = _any_of(conditions)
+    return compile_plan(plan_rule(rule, source), placeholders)
 
-    info = rule_info(rule, source)
-    logsource = rule.logsource
-    precondition = logsource_filter(logsource.product, logsource.category, logsource.service)
+
+def compile_plan(
+    plan: RulePlan, placeholders: PlaceholderValues | None = None, *, lazy: bool = False
+) -> CompiledRule:
+    """Build a rule's predicates from its plan.
+
+    ``lazy`` defers building them to the first event that needs them: with the prefilter most
+    rules never run on a given input, and loading a cached rule set then costs next to
+    nothing. Only plans that compiled once already should be loaded lazily (a rule cache
+    holds no others), so the deferred build does not fail.
+    """
+    detection = _deferred(plan, placeholders) if lazy else _detection(plan, placeholders)
+    precondition = logsource_filter(*plan.logsource)
     if precondition is None:
-        return CompiledRule(info=info, predicate=detection, detection=detection, literals=literals)
-    admits = precondition.admits
+        predicate = detection
+    else:
+        admits = precondition.admits
 
-    def predicate(event: Event) -> bool:
-        return admits(event) and detection(event)
+        def predicate(event: Event) -> bool:
+            return admits(event) and detection(event)
 
     return CompiledRule(
-        info=info,
+        info=plan.info,
         predicate=predicate,
         precondition=precondition,
         detection=detection,
-        literals=literals,
-        required_event_ids=event_ids,
+        literals=plan.literals,
+        required_event_ids=plan.required_event_ids,
     )
 
 
@@ -662,10 +735,17 @@ def _infix_test(infixes: tuple[str, ...]) -> TextTest:
     # loop per event. Most texts contain none of their first characters, which a set test
     # rules out in C; otherwise one trie-shaped regex scans the text once.
     first_chars = frozenset(infix[0] for infix in infixes)
-    regex = re.compile(_alternation(infixes))
+    # Built on first use: compiling hundreds of these costs seconds at load, and the
+    # prefilter means most are never needed.
+    regex: re.Pattern[str] | None = None
 
     def test(text: str) -> bool:
-        return not first_chars.isdisjoint(text) and regex.search(text) is not None
+        nonlocal regex
+        if first_chars.isdisjoint(text):
+            return False
+        if regex is None:
+            regex = re.compile(_alternation(infixes))
+        return regex.search(text) is not None
 
     return test
 

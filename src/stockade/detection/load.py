@@ -21,12 +21,15 @@ from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 from sigma.rule.base import SigmaYAMLLoader
 
+from stockade.detection import cache
 from stockade.detection.compile import (
     CompiledRule,
     PlaceholderValues,
+    RulePlan,
     UnsupportedRuleError,
     compile_correlation,
-    compile_rule,
+    compile_plan,
+    plan_rule,
 )
 from stockade.detection.correlate import CompiledCorrelation
 from stockade.detection.model import RuleProblem
@@ -76,7 +79,9 @@ def load_rule_text(
 
 
 def load_rule_paths(
-    paths: Iterable[Path], placeholders: PlaceholderValues | None = None
+    paths: Iterable[Path],
+    placeholders: PlaceholderValues | None = None,
+    cache_dir: Path | None = None,
 ) -> RuleSet:
     """Load rule files and directories (recursively, *.yml and *.yaml, in name order).
 
@@ -84,16 +89,29 @@ def load_rule_paths(
     rules in others; a correlation may reference rules of any file loaded in the same call.
     A rule id seen before (in this call) is reported and the later rule dropped, because alerts
     are keyed by rule id.
+
+    With ``cache_dir``, the parsed rules of this exact set of files (paths, sizes and
+    modification times) are kept there, and a later call with the same files skips YAML,
+    pySigma and condition parsing (see `cache`).
     """
-    parsed = _Parsed()
-    for file in _rule_files(paths, parsed.problems):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            parsed.problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
-            continue
-        parsed.extend(_parse_text(text, str(file)))
-    return _build(parsed, placeholders)
+    missing: list[RuleProblem] = []
+    files = list(_rule_files(paths, missing))
+    key = cache.fingerprint(files) if cache_dir is not None else ""
+    plans = cache.read(cache_dir, key) if cache_dir is not None else None
+    if plans is None:
+        parsed = _Parsed()
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                parsed.problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
+                continue
+            parsed.extend(_parse_text(text, str(file)))
+        plans = _plan(parsed)
+        if cache_dir is not None:
+            cache.write(cache_dir, key, plans)
+    built = _compile(plans, placeholders)
+    return RuleSet(built.rules, tuple(missing) + built.problems, built.correlations)
 
 
 def _parse_text(text: str, source: str) -> _Parsed:
@@ -191,7 +209,12 @@ def _spec_modifier_names(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(parsed: _Parsed, placeholders: PlaceholderValues | None) -> RuleSet:
-    rules: list[CompiledRule] = []
+    return _compile(_plan(parsed), placeholders)
+
+
+def _plan(parsed: _Parsed) -> cache.Plans:
+    """Apply filters, parse conditions and resolve correlations: all but building closures."""
+    plans: list[RulePlan] = []
     problems = list(parsed.problems)
     names: dict[str, str] = {}
     for rule, source in parsed.rules:
@@ -204,21 +227,34 @@ def _build(parsed: _Parsed, placeholders: PlaceholderValues | None) -> RuleSet:
             if isinstance(applied, SigmaRule):
                 rule = applied
         try:
-            compiled = compile_rule(rule, source, placeholders)
+            plan = plan_rule(rule, source)
+            compile_plan(plan)  # what would not compile is reported now, not cached
         except Exception as error:  # one odd rule must not stop the rest from loading
             problems.append(_problem(source, _id_of(rule), error))
             continue
-        rules.append(compiled)
+        plans.append(plan)
         if rule.name:
-            names[rule.name] = compiled.info.id
-        names[compiled.info.id] = compiled.info.id
+            names[rule.name] = plan.info.id
+        names[plan.info.id] = plan.info.id
     correlations: list[CompiledCorrelation] = []
     for correlation, source in parsed.correlations:
         try:
             correlations.append(compile_correlation(correlation, source, names))
         except Exception as error:
             problems.append(_problem(source, _id_of(correlation), error))
-    return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems), tuple(correlations)))
+    return cache.Plans(tuple(plans), tuple(problems), tuple(correlations))
+
+
+def _compile(plans: cache.Plans, placeholders: PlaceholderValues | None) -> RuleSet:
+    rules: list[CompiledRule] = []
+    problems = list(plans.problems)
+    for plan in plans.rules:
+        try:
+            # Lazily, unless placeholder values could make a planned rule fail to build.
+            rules.append(compile_plan(plan, placeholders, lazy=not placeholders))
+        except Exception as error:  # placeholders can make a rule fail that planned fine
+            problems.append(_problem(plan.info.source, plan.info.id, error))
+    return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems), plans.correlations))
 
 
 def _id_of(rule: SigmaRule | SigmaCorrelationRule) -> str | None:
