@@ -12,6 +12,7 @@ from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.load import builtin_rules
+from stockade.detection.service import DetectionService
 from stockade.directory.service import DirectoryService
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
@@ -31,6 +32,7 @@ class Services:
     mtd: MtdService
     access: AccessService
     connector: ConnectorService
+    detection: DetectionService
 
     @classmethod
     def build(
@@ -44,6 +46,7 @@ class Services:
         public_url = settings.effective_public_url
         directory = DirectoryService(db, clock)
         rules = builtin_rules()
+        detection = DetectionService(db, clock, rules)
         mtd = MtdService(
             db,
             bus,
@@ -52,11 +55,12 @@ class Services:
             DetectionEngine(rules.rules),
             public_url,
             max_batch_events=settings.max_batch_events,
+            engines=detection.engine_for,
         )
         mdm = MdmService(db, bus, clock, directory, public_url)
         access = AccessService(db, bus, clock, directory, PostureSource(mdm, mtd))
         connector = ConnectorService(db, bus, clock, mtd, mdm, access)
-        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector)
+        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector, detection)
 
     def close(self) -> None:
         self.db.dispose()

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from stockade import __version__
 from stockade.access.api import router as access_router
 from stockade.connector.api import router as connector_router
+from stockade.detection.api import router as detection_router
 from stockade.directory.api import router as directory_router
 from stockade.http import problems
 from stockade.http.auth import public
@@ -50,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
         mtd_router,
         connector_router,
         access_router,
+        detection_router,
     ):
         app.include_router(router)
     return app
