@@ -2,8 +2,9 @@
 
 Parsing a SigmaHQ checkout (YAML, pySigma, condition grammar) takes seconds; what comes out of
 it, `RulePlan`s and resolved correlations, is plain data. The cache pickles that data, keyed
-by a fingerprint of the rule files (paths, sizes, modification times), the cache format and the
-pySigma version, so any change to a file, or an upgrade, parses afresh. Predicates are always
+by a fingerprint of the rule files (paths, sizes, modification times), the cache format, the
+pySigma version and the source of the modules that make plans, so any change to a file, an
+upgrade or a change of the compiler parses afresh. Predicates are always
 built anew from the plans (closures do not pickle), which is fast.
 
 A cache file that cannot be read is ignored (and rewritten on the next load); the cache only
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib
 import os
 import pickle
 import tempfile
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from stockade.detection import compile as compile_module
+from stockade.detection import correlate, logsource, prefilter
 from stockade.detection.compile import RulePlan
 from stockade.detection.correlate import CompiledCorrelation
 from stockade.detection.model import RuleProblem
@@ -38,8 +42,18 @@ class Plans:
     correlations: tuple[CompiledCorrelation, ...]
 
 
+def _compiler_digest() -> bytes:
+    """The code that turns YAML into plans: a change to it invalidates every cache."""
+    digest = hashlib.sha256()
+    load_module = importlib.import_module("stockade.detection.load")  # it imports this module
+    for module in (compile_module, prefilter, logsource, correlate, load_module):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.digest()
+
+
 def fingerprint(files: Sequence[Path]) -> str:
     digest = hashlib.sha256(f"{CACHE_FORMAT}|{metadata.version('pysigma')}".encode())
+    digest.update(_compiler_digest())
     for file in files:
         try:
             stat = file.stat()

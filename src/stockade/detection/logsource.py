@@ -16,10 +16,11 @@ How the pre-condition treats an event:
 4. A Windows log source that is not in the table has no pre-condition at all (the rule's own
    detection decides).
 5. A rule for another product (``linux``, ``macos``, ``cisco``, ``zeek``, cloud services, ...)
-   whose log source is not in the table never sees Windows event log events (those with a
-   ``Channel`` other than Sysmon for Linux's); it still sees flat telemetry, where its own
+   or for a product-less category or service the table does not route (``proxy``,
+   ``firewall``, ``antivirus``, ``webserver``) never sees Windows event log events (those with
+   a ``Channel`` other than Sysmon for Linux's); it still sees flat telemetry, where its own
    detection decides. Without this, a Cisco keyword rule or a Zeek ``not selection`` rule
-   would fire on every Windows event.
+   would fire on every Windows event, and proxy rules would run on all of them.
 
 A category takes precedence over a service when a rule names both. The channel comparison
 ignores case, as Windows does.
@@ -277,6 +278,9 @@ def logsource_filter(
                 event_ids=frozenset(),
                 channels=frozenset(channel.lower() for channel in channels),
             )
-    if product_key and product_key != "windows":
+    # Rule 5: another product, or no product for a log source this table does not route
+    # (proxy, firewall, antivirus, webserver ... logs are not Windows event logs).
+    names_something = category is not None or service is not None
+    if (product_key and product_key != "windows") or (not product_key and names_something):
         return LogsourceFilter(frozenset(), frozenset(), frozenset(), foreign=True)
     return None

@@ -12,7 +12,9 @@ Derivation (sound: it may admit events the rule then rejects, never the other wa
 - A string value needs its longest wildcard-free piece (case folded: the scan text is lower-
   cased, and a cased match implies a case-insensitive one). Placeholders, empty strings and
   pure wildcards need nothing, nor do numbers (``1e1`` equals 10 but does not contain "10"),
-  regular expressions, CIDR, comparisons, null, exists and field references.
+  CIDR, comparisons, null, exists and field references.
+- A regular expression needs the longest run of plain characters at its top level (none if
+  it alternates at the top level).
 - A value list (OR) needs the union of its members' literals, or nothing if one member needs
   nothing. The same holds for ``or`` and for several conditions.
 - ``and`` needs the literals of one of its members, chosen to be as selective as possible:
@@ -31,6 +33,8 @@ EventIDs' buckets only.
 
 from __future__ import annotations
 
+import re._constants as sre_constants
+import re._parser as sre_parse
 from collections.abc import Iterable, Sequence
 
 from sigma.conditions import (
@@ -40,7 +44,13 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.types import SigmaCasedString, SigmaExpansion, SigmaNumber, SigmaString
+from sigma.types import (
+    SigmaCasedString,
+    SigmaExpansion,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaString,
+)
 
 try:  # Hyperscan wheels exist for x86-64 only; elsewhere the slower pure-Python scan runs.
     import hyperscan
@@ -156,11 +166,40 @@ def _literals(node: object) -> Literals:
 
 
 def _value_literals(value: object) -> Literals:
+    if type(value) is SigmaRegularExpression:
+        literal = _regex_literal(value)
+        return None if literal is None else frozenset({literal})
     if type(value) in (SigmaString, SigmaCasedString):
         literal = _string_literal(value)  # type: ignore[arg-type]
         return None if literal is None else frozenset({literal})
     if type(value) is SigmaExpansion:
         return _union([_value_literals(item) for item in value.values])
+    return None
+
+
+def _regex_literal(value: SigmaRegularExpression) -> str | None:
+    """The longest run of plain characters at the top level of the pattern: a search can only
+    succeed where it occurs. Groups, classes, repeats and alternation end a run."""
+    if value.regexp.contains_placeholder():
+        return None
+    try:
+        parsed = sre_parse.parse(str(value.regexp))
+    except Exception:  # the compiler reports the pattern; the prefilter just gives up
+        return None
+    if any(op is sre_constants.BRANCH for op, _ in parsed):
+        return None
+    best = ""
+    run: list[str] = []
+    for op, argument in [*parsed, (None, None)]:
+        if op is sre_constants.LITERAL:
+            run.append(chr(argument))  # type: ignore[arg-type]
+            continue
+        if len("".join(run)) > len(best):
+            best = "".join(run)
+        run = []
+    best = best.lower()
+    if len(best) >= _MIN_LITERAL or (best and not best.isascii()):
+        return best
     return None
 
 
