@@ -11,7 +11,7 @@ from stockade.bus.base import Bus
 from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
-from stockade.detection.load import builtin_rules
+from stockade.detection.load import builtin_rules, load_rule_paths
 from stockade.detection.service import DetectionService
 from stockade.directory.service import DirectoryService
 from stockade.mdm.service import MdmService
@@ -46,6 +46,10 @@ class Services:
         public_url = settings.effective_public_url
         directory = DirectoryService(db, clock)
         rules = builtin_rules()
+        if settings.rule_directories:
+            rules += load_rule_paths(
+                settings.rule_directories, cache_dir=settings.data_dir / "rule-cache"
+            )
         detection = DetectionService(db, clock, rules)
         mtd = MtdService(
             db,

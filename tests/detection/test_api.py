@@ -123,3 +123,24 @@ def test_live_ingest_uses_the_tenants_rule_set(make_tenant: Any, client: TestCli
 
     assert ctx.client.delete(f"{RULES}/{rule_id}").status_code == 204
     assert ctx.client.get(f"{RULES}/{rule_id}").status_code == 404
+
+
+def test_rule_directories_join_the_catalogue(tmp_path: Any) -> None:
+    from stockade.services import Services
+    from stockade.settings import Settings
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "canary.yml").write_text(OWN_RULE, "utf-8")
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}", rule_dirs=str(rules)
+    )
+
+    services = Services.build(settings)
+    try:
+        titles = {r.info.title for r in services.detection.catalogue.rules}
+        assert "Contoso canary tool" in titles
+        assert "Office Application Spawns A Shell Or Script Host" in titles
+        assert (tmp_path / "rule-cache").is_dir()
+    finally:
+        services.close()
