@@ -211,7 +211,8 @@ class Hunt:
         display = source.display
         count = 0
         reported = 0
-        for item in read_file(source):
+        # With several workers the cores are shared out already: one parser thread each.
+        for item in read_file(source, threads=1 if self.workers > 1 else 0):
             if type(item) is not SourceEvent:
                 yield item  # type: ignore[misc]
                 continue

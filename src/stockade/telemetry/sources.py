@@ -90,8 +90,12 @@ def input_files(arguments: Iterable[str]) -> Iterator[InputFile | InputProblem]:
             yield InputProblem(argument, "", "no such file or directory")
 
 
-def read_file(source: InputFile) -> Iterator[SourceEvent | InputProblem]:
-    """Every event of one input file, with problems in between."""
+def read_file(source: InputFile, threads: int = 0) -> Iterator[SourceEvent | InputProblem]:
+    """Every event of one input file, with problems in between.
+
+    ``threads`` bounds the EVTX parser's own threads (0: one per core); processes that already
+    share the cores out between them pass 1.
+    """
     try:
         stream = _open(source)
     except OSError as error:
@@ -103,7 +107,9 @@ def read_file(source: InputFile) -> Iterator[SourceEvent | InputProblem]:
             if head.startswith(_EVTX_MAGIC):
                 # The parser reads a named file itself, much faster than through Python.
                 plain = source.path is not None and not _is_gzip(stream)
-                yield from _read_evtx(source.display, str(source.path) if plain else stream)
+                yield from _read_evtx(
+                    source.display, str(source.path) if plain else stream, threads
+                )
             else:
                 yield from _read_json(source.display, stream)
         except (OSError, EOFError, gzip.BadGzipFile) as error:
@@ -119,7 +125,7 @@ def _open(source: InputFile) -> io.BufferedReader:
 
 
 def _read_evtx(
-    display: str, stream: io.BufferedReader | str
+    display: str, stream: io.BufferedReader | str, threads: int = 0
 ) -> Iterator[SourceEvent | InputProblem]:
     from evtx import PyEvtxParser  # the Rust extension loads only when EVTX is read
 
@@ -127,7 +133,7 @@ def _read_evtx(
     data: Any = stream
     if not isinstance(stream, str) and (not stream.seekable() or _is_gzip(stream)):
         data = io.BytesIO(stream.read())
-    records = iter(PyEvtxParser(data).records_json())
+    records = iter(PyEvtxParser(data, number_of_threads=threads).records_json())
     errors = 0
     index = 0
     while True:
