@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from ipaddress import ip_address
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -407,9 +408,19 @@ def _compile_or(node: ConditionOR) -> Predicate:
     # Value lists arrive as OR of (field, string) leaves; testing them as one group per field
     # looks the field up once and uses set / tuple tests instead of a closure per value.
     groups: dict[tuple[str, bool], list[SigmaString]] = {}
+    networks: dict[str, list[Any]] = {}
+    numbers: dict[str, set[int | float]] = {}
     others: list[object] = []
     for arg in node.args:
         if isinstance(arg, ConditionFieldEqualsValueExpression):
+            if type(arg.value) is SigmaCIDRExpression:
+                # Likewise CIDR lists (dozens of private ranges): the address is parsed once.
+                networks.setdefault(arg.field, []).append(arg.value.network)
+                continue
+            if type(arg.value) is SigmaNumber:
+                # And port lists: one number parse, one set test.
+                numbers.setdefault(arg.field, set()).add(arg.value.number)
+                continue
             strings = _string_values(arg.value)
             if strings is not None:
                 values, cased = strings
@@ -420,6 +431,13 @@ def _compile_or(node: ConditionOR) -> Predicate:
         _string_field_predicate(field, values, cased=cased)
         for (field, cased), values in groups.items()
     ]
+    predicates.extend(
+        _field_predicate(field, _network_matcher(tuple(found))) for field, found in networks.items()
+    )
+    predicates.extend(
+        _field_predicate(field, _numbers_matcher(frozenset(wanted)))
+        for field, wanted in numbers.items()
+    )
     predicates.extend(compile_condition(arg) for arg in others)
     return _any_of(predicates)
 
@@ -493,7 +511,10 @@ def _all_of(predicates: Sequence[Predicate]) -> Predicate:
     members = tuple(predicates)
 
     def every(event: Event) -> bool:
-        return all(predicate(event) for predicate in members)
+        for predicate in members:  # noqa: SIM110 - all() over a generator is slower
+            if not predicate(event):
+                return False
+        return True
 
     return every
 
@@ -511,7 +532,10 @@ def _any_of(predicates: Sequence[Predicate]) -> Predicate:
     members = tuple(predicates)
 
     def some(event: Event) -> bool:
-        return any(predicate(event) for predicate in members)
+        for predicate in members:  # noqa: SIM110 - any() over a generator is slower
+            if predicate(event):
+                return True
+        return False
 
     return some
 
@@ -813,6 +837,16 @@ def _compile_number(value: SigmaNumber) -> ValueMatcher:
     return matcher
 
 
+def _numbers_matcher(wanted: frozenset[int | float]) -> ValueMatcher:
+    """Any of several numbers: the same test as `_compile_number` for each, in one lookup."""
+
+    def matcher(candidate: Any) -> bool:
+        number = _number(candidate)
+        return number is not None and number in wanted
+
+    return matcher
+
+
 def _compile_bool(value: SigmaBool) -> ValueMatcher:
     wanted = value.boolean
     wanted_text = "true" if wanted else "false"
@@ -845,16 +879,30 @@ def _compile_regex(value: SigmaRegularExpression) -> ValueMatcher:
 
 
 def _compile_cidr(value: SigmaCIDRExpression) -> ValueMatcher:
-    network = value.network
+    return _network_matcher((value.network,))
 
+
+@lru_cache(maxsize=65536)
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    """Events repeat the same few addresses; parsing each once saves most of a CIDR test."""
+    try:
+        return ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _network_matcher(networks: tuple[Any, ...]) -> ValueMatcher:
     def matcher(candidate: Any) -> bool:
         if not isinstance(candidate, str):
             return False
-        try:
-            address = ip_address(candidate.strip())
-        except ValueError:
+        address = _address(candidate)
+        if address is None:
             return False
-        return address in network
+        for network in networks:
+            # Mixed-version tests are False, not errors.
+            if address.version == network.version and address in network:
+                return True
+        return False
 
     return matcher
 
