@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade import __version__
+from stockade.detection import cli as detection_cli
 from stockade.directory.model import Role
 from stockade.settings import Settings
 
@@ -22,6 +23,8 @@ tenant_app = typer.Typer(help="Tenants (operator commands, run on the server).")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(db_app, name="db")
+app.add_typer(detection_cli.rules_app, name="rules")
+app.command("hunt")(detection_cli.hunt)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

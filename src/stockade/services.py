@@ -12,7 +12,8 @@ from stockade.bus.base import Bus
 from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
-from stockade.detection.load import builtin_rules
+from stockade.detection.load import builtin_rules, load_rule_paths
+from stockade.detection.service import DetectionService
 from stockade.directory.service import DirectoryService
 from stockade.mdm.mail import SmtpMailer
 from stockade.mdm.service import MdmService
@@ -33,6 +34,7 @@ class Services:
     mtd: MtdService
     access: AccessService
     connector: ConnectorService
+    detection: DetectionService
     jwt: JwtVerifier | None = None
     tenant_ids: dict[str, str] = field(default_factory=dict)
     """Tenant name or id -> id, for forward auth (tenants are never renamed)."""
@@ -49,6 +51,11 @@ class Services:
         public_url = settings.effective_public_url
         directory = DirectoryService(db, clock, bus)
         rules = builtin_rules()
+        if settings.rule_directories:
+            rules += load_rule_paths(
+                settings.rule_directories, cache_dir=settings.data_dir / "rule-cache"
+            )
+        detection = DetectionService(db, clock, rules)
         mtd = MtdService(
             db,
             bus,
@@ -57,6 +64,7 @@ class Services:
             DetectionEngine(rules.rules),
             public_url,
             max_batch_events=settings.max_batch_events,
+            engines=detection.engine_for,
         )
         mailer = (
             SmtpMailer(
@@ -93,7 +101,9 @@ class Services:
             if settings.jwt_jwks_url
             else None
         )
-        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector, verifier)
+        return cls(
+            settings, db, bus, clock, directory, mdm, mtd, access, connector, detection, verifier
+        )
 
     def close(self) -> None:
         self.db.dispose()

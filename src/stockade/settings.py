@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 
+    rule_dirs: str = ""
+    """Sigma rule directories (a SigmaHQ checkout works as is), comma-separated, added to the
+    built-in rules as every tenant's detection catalogue."""
+
+    @property
+    def rule_directories(self) -> list[Path]:
+        return [Path(part.strip()) for part in self.rule_dirs.split(",") if part.strip()]
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

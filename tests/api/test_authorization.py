@@ -119,8 +119,19 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
         "access_policy_id": tenant.access_policy_id,
+        "detection_rule_id": ctx.client.post(
+            "/api/security/rules/detectionRules",
+            json={"queryCondition": {"queryText": TENANT_RULE}},
+        ).json()["id"],
     }
     return ctx, ids
+
+
+TENANT_RULE = (
+    "title: Tenant A's own rule\nid: 3f0b7a52-9d8e-4c1b-a6f2-0e4d5c6b7a81\n"
+    "logsource: {product: windows, category: process_creation}\n"
+    "detection: {sel: {CommandLine|contains: tenant-a-only}, condition: sel}\n"
+)
 
 
 # (method, path with the id names of _tenant_a, body): every route with a path parameter
@@ -217,6 +228,9 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         {"displayName": "x", "ipRanges": [{"cidrAddress": "198.51.100.0/24"}]},
     ),
     ("DELETE", "/api/identity/conditionalAccess/namedLocations/{location_id}", None),
+    ("GET", "/api/security/rules/detectionRules/{detection_rule_id}", None),
+    ("PATCH", "/api/security/rules/detectionRules/{detection_rule_id}", {"isEnabled": False}),
+    ("DELETE", "/api/security/rules/detectionRules/{detection_rule_id}", None),
 ]
 
 # routes whose path parameter names something of the caller's own, not another's object

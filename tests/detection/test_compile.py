@@ -11,7 +11,6 @@ from sigma.rule import SigmaRule
 from stockade.core.model import Severity
 from stockade.detection import (
     CompiledRule,
-    UnsupportedRuleError,
     compile_rule,
     load_rule_text,
 )
@@ -383,38 +382,20 @@ def test_event_values_of_other_types_never_match_strings() -> None:
     assert not rule.matches({"Field": {"a": 1}})
 
 
-@pytest.mark.parametrize(
-    ("detection", "construct"),
-    [
-        ("sel:\n    Field|expand: '%servers%'\ncondition: sel", "placeholder %servers%"),
-        ("sel:\n    Field|minute: 5\ncondition: sel", "SigmaTimestampPart"),
-    ],
-)
-def test_unsupported_constructs_become_problems(detection: str, construct: str) -> None:
-    text = (
-        f"title: Uses {construct}\nlogsource:\n    product: test\ndetection:\n"
-        + textwrap.indent(detection, "    ")
-    )
-
-    rule_set = load_rule_text(text, "rules/unsupported.yml")
-
-    assert rule_set.rules == ()
-    (problem,) = rule_set.problems
-    assert problem.source == "rules/unsupported.yml"
-    assert "unsupported Sigma construct" in problem.message
-    assert construct in problem.message
-
-
-def test_compile_rule_raises_unsupported_rule_error_naming_the_construct() -> None:
+def test_placeholders_expand_to_the_values_given_else_stay_literal() -> None:
     rule = SigmaRule.from_yaml(
         "title: t\nlogsource: {product: test}\n"
-        "detection:\n  sel:\n    Field|expand: '%servers%'\n  condition: sel\n",
+        "detection:\n  sel:\n    Field|expand: 'srv-%servers%'\n  condition: sel\n",
         collect_errors=True,
     )
 
-    with pytest.raises(UnsupportedRuleError, match="placeholder %servers%") as raised:
-        compile_rule(rule, "inline")
-    assert "expand" in raised.value.construct
+    known = compile_rule(rule, "inline", {"servers": ["dc1", "dc2"]})
+    unknown = compile_rule(rule, "inline")
+
+    assert known.matches({"Field": "SRV-dc2"})
+    assert not known.matches({"Field": "srv-dc3"})
+    assert unknown.matches({"Field": "srv-%servers%"})
+    assert not unknown.matches({"Field": "srv-dc1"})
 
 
 def test_rule_info_from_metadata() -> None:

@@ -20,7 +20,7 @@ logsource: {product: windows, category: network_connection}
 detection: {sel: {DestinationPort: 4444}, condition: sel}
 ---
 title: Anything with cmd
-logsource: {product: test}
+logsource: {product: windows, category: anything_new}
 detection: {sel: {Image|contains: 'cmd'}, condition: sel}
 ---
 title: Security channel cmd

@@ -82,7 +82,8 @@ def test_directory_loads_recursively_and_keeps_good_rules(tmp_path: Path) -> Non
     write(tmp_path / "nested" / "broken.yml", "title: [\n")
     write(
         tmp_path / "nested" / "unsupported.yml",
-        good_rule("C", ID_C, image="%evil%").replace("Image|endswith", "Image|expand"),
+        # a PCRE named group: valid for pySigma, not for Python's re
+        good_rule("C", ID_C).replace("Image|endswith: '\\evil.exe'", "Image|re: '(?<n>a)'"),
     )
     write(tmp_path / "notes.txt", "not a rule")
 
@@ -138,35 +139,46 @@ def test_multi_document_file_and_global_action() -> None:
     assert rule_set.rules[1].matches({"EventID": 1, "Image": r"C:\two.exe"})
 
 
-def test_correlation_rules_and_filters_are_skipped_with_a_problem() -> None:
-    text = (
-        good_rule("Base", ID_A).replace("status: test", "name: base_rule\nstatus: test") + "---\n"
-        "title: Many evil starts\n"
-        f"id: {ID_B}\n"
-        "correlation:\n"
-        "    type: event_count\n"
-        "    rules:\n        - base_rule\n"
-        "    group-by:\n        - User\n"
-        "    timespan: 5m\n"
-        "    condition:\n        gte: 10\n"
-        "---\n"
+def test_filters_apply_to_the_rules_they_name_across_files(tmp_path: Path) -> None:
+    write(tmp_path / "a.yml", good_rule("Base", ID_A).replace("status:", "name: base\nstatus:"))
+    write(tmp_path / "b.yml", good_rule("Other", ID_B))
+    write(
+        tmp_path / "z_filter.yml",
         "title: Ignore admins\n"
         f"id: {ID_C}\n"
         "logsource:\n    product: windows\n    category: process_creation\n"
         "filter:\n"
-        "    rules:\n        - base_rule\n"
+        "    rules:\n        - base\n"
         "    selection:\n        User: admin\n"
-        "    condition: not selection\n"
+        "    condition: not selection\n",
+    )
+    evil = {"EventID": 1, "Image": "C:\\x\\evil.exe"}
+
+    rule_set = load_rule_paths([tmp_path])
+
+    assert rule_set.problems == ()
+    base, other = rule_set.rules
+    assert base.matches({**evil, "User": "alex"})
+    assert not base.matches({**evil, "User": "ADMIN"})
+    assert other.matches({**evil, "User": "admin"})
+
+
+def test_correlation_referencing_an_unknown_rule_is_a_problem() -> None:
+    text = (
+        "title: Many evil starts\n"
+        f"id: {ID_B}\n"
+        "correlation:\n"
+        "    type: event_count\n"
+        "    rules:\n        - nowhere\n"
+        "    timespan: 5m\n"
+        "    condition:\n        gte: 10\n"
     )
 
-    rule_set = load_rule_text(text, "mixed.yml")
+    rule_set = load_rule_text(text, "c.yml")
 
-    assert [rule.info.title for rule in rule_set.rules] == ["Base"]
-    messages = {problem.rule_id: problem.message for problem in rule_set.problems}
-    assert "not supported yet" in messages[ID_B]
-    assert "correlation" in messages[ID_B]
-    assert "not supported yet" in messages[ID_C]
-    assert "filter" in messages[ID_C]
+    (problem,) = rule_set.problems
+    assert problem.rule_id == ID_B
+    assert "unknown rule 'nowhere'" in problem.message
 
 
 def test_non_rule_yaml_is_a_problem() -> None:

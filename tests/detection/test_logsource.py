@@ -80,11 +80,20 @@ def test_service_precondition_checks_channel_only() -> None:
     assert not rule.matches(event(EventID=1, Channel=SYSMON_CHANNEL))
 
 
-def test_unknown_logsource_has_no_precondition() -> None:
-    rule = make_rule("    product: linux\n    category: process_creation")
+def test_unknown_windows_logsource_has_no_precondition() -> None:
+    rule = make_rule("    product: windows\n    category: something_new")
 
     assert rule.event_ids == frozenset()
     assert rule.matches(event(EventID=3, Channel="whatever"))
+
+
+def test_rules_of_other_products_never_see_windows_event_logs() -> None:
+    rule = make_rule("    product: zeek\n    category: process_creation")
+
+    assert rule.event_ids == frozenset()
+    assert not rule.matches(event(EventID=1, Channel=SYSMON_CHANNEL))
+    assert rule.matches(event())  # flat telemetry: the detection decides
+    assert rule.matches(event(Channel="Linux-Sysmon/Operational"))
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,13 @@ Matching semantics:
 - Strings match the text form of numbers and booleans (``'443'`` matches 443).
 - ``null`` matches a missing field or None; a missing field matches nothing else.
 - ``re`` is a Python regex searched anywhere in the value, case-sensitive unless ``|i``.
-- A keyword (value without a field) matches when any field value of the event matches.
+- A keyword (value without a field) is a full-text search: it matches when any field value
+  of the event contains it (or matches it, when the keyword has wildcards of its own).
+- Placeholders (``expand``) take the values the loader was given for them (any of them
+  matches); a placeholder without values stays the literal text ``%name%``, so a selection on
+  it matches nothing and a filter on it excludes nothing.
+- Time-part modifiers (``minute`` .. ``year``) parse the field as an ISO 8601 or
+  ``YYYY-MM-DD hh:mm:ss`` time and compare that part (``week`` is the ISO week).
 
 Anything else raises ``UnsupportedRuleError`` naming the construct, at compile time.
 """
@@ -33,9 +39,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from ipaddress import ip_address
+from datetime import datetime
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from types import MappingProxyType
 from typing import Any, Literal
 
 from sigma.conditions import (
@@ -45,6 +55,7 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -60,21 +71,30 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
+    TimestampPart,
 )
 
+from stockade.detection.correlate import CompiledCorrelation, CorrelationKind
 from stockade.detection.logsource import LogsourceFilter, logsource_filter
 from stockade.detection.model import RuleInfo, severity_for_level
+from stockade.detection.prefilter import required_event_ids, required_literals
 
 __all__ = [
     "TACTIC_CATEGORIES",
     "CompiledRule",
+    "PlaceholderValues",
     "Predicate",
+    "RulePlan",
     "UnsupportedRuleError",
     "ValueMatcher",
     "compile_condition",
+    "compile_correlation",
+    "compile_plan",
     "compile_rule",
     "compile_value",
+    "plan_rule",
     "rule_info",
 ]
 
@@ -134,6 +154,11 @@ class CompiledRule:
     for all rules of the same log source. None: no pre-condition."""
     detection: Predicate | None = None
     """The detection part of `predicate` alone; None if only `predicate` is known."""
+    literals: frozenset[str] | None = None
+    """Lower-cased strings of which one occurs in some value of every event the rule matches
+    (see `prefilter`); None: no such promise, the rule must always be evaluated."""
+    required_event_ids: frozenset[int] | None = None
+    """EventIDs the detection itself insists on (``EventID: 4624``); None: any."""
 
     @property
     def event_ids(self) -> frozenset[int]:
@@ -149,7 +174,7 @@ class CompiledRule:
 # --- rule --------------------------------------------------------------------------------------
 
 
-def rule_info(rule: SigmaRule, source: str) -> RuleInfo:
+def rule_info(rule: SigmaRule | SigmaCorrelationRule, source: str) -> RuleInfo:
     """Describe a rule: id, severity and ATT&CK context from its tags."""
     tags = tuple(str(tag) for tag in rule.tags)
     techniques: list[str] = []
@@ -177,41 +202,190 @@ def rule_info(rule: SigmaRule, source: str) -> RuleInfo:
         mitre_techniques=tuple(techniques),
         category=category,
         source=source,
+        sigma_level=str(rule.level).lower() if rule.level is not None else "",
+        logsource=_logsource_name(rule),
     )
 
 
-def compile_rule(rule: SigmaRule, source: str) -> CompiledRule:
+def _logsource_name(rule: SigmaRule | SigmaCorrelationRule) -> str:
+    if isinstance(rule, SigmaCorrelationRule):
+        return "correlation"
+    logsource = rule.logsource
+    parts = (logsource.product, logsource.category, logsource.service)
+    return "/".join(part for part in parts if part) or "(none)"
+
+
+PlaceholderValues = Mapping[str, Sequence[str]]
+"""Placeholder name (without %) -> the values it stands for."""
+
+_placeholders: ContextVar[PlaceholderValues] = ContextVar(
+    "placeholders", default=MappingProxyType({})
+)
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """A rule parsed and checked, before its predicates are built: plain data that pickles
+    small and loads fast, so a rule cache can skip YAML, pySigma and condition parsing."""
+
+    info: RuleInfo
+    logsource: tuple[str | None, str | None, str | None]
+    """product, category, service"""
+    trees: tuple[object, ...]
+    """pySigma condition trees (alternatives), stripped of parent and source links."""
+    literals: frozenset[str] | None
+    required_event_ids: frozenset[int] | None
+
+
+def plan_rule(rule: SigmaRule, source: str) -> RulePlan:
+    """Parse a rule's conditions. Raises like `compile_rule`."""
+    if not isinstance(rule, SigmaRule):
+        raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
+    if rule.errors:
+        raise rule.errors[0]
+    trees: list[object] = []
+    for condition in rule.detection.parsed_condition:
+        tree = condition.parse()
+        if tree is None:
+            raise UnsupportedRuleError("condition that resolves to no detection")
+        trees.append(_slim(tree))
+    logsource = rule.logsource
+    return RulePlan(
+        info=rule_info(rule, source),
+        logsource=(logsource.product, logsource.category, logsource.service),
+        trees=tuple(trees),
+        literals=required_literals(trees),
+        required_event_ids=required_event_ids(trees),
+    )
+
+
+def _detection(plan: RulePlan, placeholders: PlaceholderValues | None) -> Predicate:
+    token = _placeholders.set(placeholders or {})
+    try:
+        conditions = [compile_condition(tree) for tree in plan.trees]
+    finally:
+        _placeholders.reset(token)
+    # Several conditions in one rule are alternatives (Sigma spec).
+    return _any_of(conditions)
+
+
+def _deferred(plan: RulePlan, placeholders: PlaceholderValues | None) -> Predicate:
+    built: Predicate | None = None
+
+    def detection(event: Event) -> bool:
+        nonlocal built
+        if built is None:  # two threads may both build it: same result, no harm
+            built = _detection(plan, placeholders)
+        return built(event)
+
+    return detection
+
+
+def _slim(node: object) -> object:
+    """A copy of a condition tree without the back links to the rule (which would drag the
+    whole rule into a pickle)."""
+    copy = object.__new__(type(node))
+    state = dict(node.__dict__)
+    for link in ("parent", "source", "policy"):
+        if link in state:
+            state[link] = None
+    if "args" in state:
+        state["args"] = [_slim(arg) for arg in state["args"]]
+    if "value" in state and hasattr(state["value"], "__dict__"):
+        state["value"] = _slim(state["value"])
+    if "values" in state and isinstance(state["values"], list):
+        state["values"] = [
+            _slim(item) if hasattr(item, "__dict__") else item for item in state["values"]
+        ]
+    copy.__dict__.update(state)
+    return copy
+
+
+def compile_rule(
+    rule: SigmaRule, source: str, placeholders: PlaceholderValues | None = None
+) -> CompiledRule:
     """Compile one parsed rule.
 
     Raises ``UnsupportedRuleError`` for constructs not implemented here, and the rule's first
     ``sigma.exceptions.SigmaError`` if pySigma reported problems with it (or finds one while
     resolving the condition).
     """
-    if not isinstance(rule, SigmaRule):
-        raise UnsupportedRuleError(f"{type(rule).__name__} (only detection rules are supported)")
-    if rule.errors:
-        raise rule.errors[0]
-    conditions: list[Predicate] = []
-    for condition in rule.detection.parsed_condition:
-        tree = condition.parse()
-        if tree is None:
-            raise UnsupportedRuleError("condition that resolves to no detection")
-        conditions.append(compile_condition(tree))
-    # Several conditions in one rule are alternatives (Sigma spec).
-    detection = _any_of(conditions)
+    return compile_plan(plan_rule(rule, source), placeholders)
 
-    info = rule_info(rule, source)
-    logsource = rule.logsource
-    precondition = logsource_filter(logsource.product, logsource.category, logsource.service)
+
+def compile_plan(
+    plan: RulePlan, placeholders: PlaceholderValues | None = None, *, lazy: bool = False
+) -> CompiledRule:
+    """Build a rule's predicates from its plan.
+
+    ``lazy`` defers building them to the first event that needs them: with the prefilter most
+    rules never run on a given input, and loading a cached rule set then costs next to
+    nothing. Only plans that compiled once already should be loaded lazily (a rule cache
+    holds no others), so the deferred build does not fail.
+    """
+    detection = _deferred(plan, placeholders) if lazy else _detection(plan, placeholders)
+    precondition = logsource_filter(*plan.logsource)
     if precondition is None:
-        return CompiledRule(info=info, predicate=detection, detection=detection)
-    admits = precondition.admits
+        predicate = detection
+    else:
+        admits = precondition.admits
 
-    def predicate(event: Event) -> bool:
-        return admits(event) and detection(event)
+        def predicate(event: Event) -> bool:
+            return admits(event) and detection(event)
 
     return CompiledRule(
-        info=info, predicate=predicate, precondition=precondition, detection=detection
+        info=plan.info,
+        predicate=predicate,
+        precondition=precondition,
+        detection=detection,
+        literals=plan.literals,
+        required_event_ids=plan.required_event_ids,
+    )
+
+
+_CORRELATION_KINDS = {kind.value: kind for kind in CorrelationKind}
+
+
+def compile_correlation(
+    rule: SigmaCorrelationRule, source: str, rule_ids: Mapping[str, str]
+) -> CompiledCorrelation:
+    """Compile a correlation rule; ``rule_ids`` maps rule ids and names to rule ids."""
+    if rule.errors:
+        raise rule.errors[0]
+    kind = _CORRELATION_KINDS.get(str(rule.type))
+    if kind is None:
+        raise UnsupportedRuleError(f"correlation type {rule.type}")
+    condition = rule.condition
+    if not isinstance(condition, SigmaCorrelationCondition):
+        raise UnsupportedRuleError("extended correlation condition")
+
+    def resolve(reference: str) -> str:
+        resolved = rule_ids.get(reference)
+        if resolved is None:
+            raise UnsupportedRuleError(f"correlation references unknown rule '{reference}'")
+        return resolved
+
+    referenced = tuple(resolve(reference.reference) for reference in rule.rules or ())
+    aliases = {
+        alias.alias: {resolve(ref.reference): name for ref, name in alias.mapping.items()}
+        for alias in rule.aliases
+    }
+    field = condition.fieldref
+    if isinstance(field, list):
+        if len(field) != 1:
+            raise UnsupportedRuleError("correlation condition on several fields")
+        field = field[0]
+    return CompiledCorrelation(
+        info=rule_info(rule, source),
+        kind=kind,
+        rule_ids=referenced,
+        timespan=float(rule.timespan.seconds),
+        group_by=tuple(rule.group_by or ()),
+        aliases=aliases,
+        op=condition.op.name.lower(),
+        threshold=condition.count,
+        field=field,
+        generate=rule.generate,
     )
 
 
@@ -234,9 +408,19 @@ def _compile_or(node: ConditionOR) -> Predicate:
     # Value lists arrive as OR of (field, string) leaves; testing them as one group per field
     # looks the field up once and uses set / tuple tests instead of a closure per value.
     groups: dict[tuple[str, bool], list[SigmaString]] = {}
+    networks: dict[str, list[Any]] = {}
+    numbers: dict[str, set[int | float]] = {}
     others: list[object] = []
     for arg in node.args:
         if isinstance(arg, ConditionFieldEqualsValueExpression):
+            if type(arg.value) is SigmaCIDRExpression:
+                # Likewise CIDR lists (dozens of private ranges): the address is parsed once.
+                networks.setdefault(arg.field, []).append(arg.value.network)
+                continue
+            if type(arg.value) is SigmaNumber:
+                # And port lists: one number parse, one set test.
+                numbers.setdefault(arg.field, set()).add(arg.value.number)
+                continue
             strings = _string_values(arg.value)
             if strings is not None:
                 values, cased = strings
@@ -247,6 +431,13 @@ def _compile_or(node: ConditionOR) -> Predicate:
         _string_field_predicate(field, values, cased=cased)
         for (field, cased), values in groups.items()
     ]
+    predicates.extend(
+        _field_predicate(field, _network_matcher(tuple(found))) for field, found in networks.items()
+    )
+    predicates.extend(
+        _field_predicate(field, _numbers_matcher(frozenset(wanted)))
+        for field, wanted in numbers.items()
+    )
     predicates.extend(compile_condition(arg) for arg in others)
     return _any_of(predicates)
 
@@ -274,7 +465,15 @@ def _compile_field_equals(node: ConditionFieldEqualsValueExpression) -> Predicat
 def _compile_keyword(node: ConditionValueExpression) -> Predicate:
     if type(node.value) in _FIELD_COMPILERS:
         raise UnsupportedRuleError(f"keyword of type {type(node.value).__name__}")
-    matcher = compile_value(node.value)
+    value = node.value
+    if type(value) in (SigmaString, SigmaCasedString):
+        # Keywords are a full-text search: a plain word is found anywhere in a value.
+        wildcard = SigmaString("*")
+        if not value.startswith(SpecialChars.WILDCARD_MULTI):
+            value = wildcard + value
+        if not value.endswith(SpecialChars.WILDCARD_MULTI):
+            value = value + wildcard
+    matcher = compile_value(value)
 
     def predicate(event: Event) -> bool:
         return any(value is not None and matcher(value) for value in event.values())
@@ -312,7 +511,10 @@ def _all_of(predicates: Sequence[Predicate]) -> Predicate:
     members = tuple(predicates)
 
     def every(event: Event) -> bool:
-        return all(predicate(event) for predicate in members)
+        for predicate in members:  # noqa: SIM110 - all() over a generator is slower
+            if not predicate(event):
+                return False
+        return True
 
     return every
 
@@ -330,7 +532,10 @@ def _any_of(predicates: Sequence[Predicate]) -> Predicate:
     members = tuple(predicates)
 
     def some(event: Event) -> bool:
-        return any(predicate(event) for predicate in members)
+        for predicate in members:  # noqa: SIM110 - any() over a generator is slower
+            if predicate(event):
+                return True
+        return False
 
     return some
 
@@ -471,12 +676,24 @@ TextTest = Callable[[str], bool]
 def _string_values(value: object) -> tuple[list[SigmaString], bool] | None:
     """The strings a value stands for and whether they are cased; None if not string-like."""
     if type(value) is SigmaString:
-        return [value], False
+        return _expanded([value]), False
     if type(value) is SigmaCasedString:
-        return [value], True
+        return _expanded([value]), True
     if type(value) is SigmaExpansion and all(type(item) is SigmaString for item in value.values):
-        return [item for item in value.values if isinstance(item, SigmaString)], False
+        return _expanded([item for item in value.values if isinstance(item, SigmaString)]), False
     return None
+
+
+def _expanded(values: list[SigmaString]) -> list[SigmaString]:
+    if not any(value.contains_placeholder() for value in values):
+        return values
+    known = _placeholders.get()
+
+    def replacement(placeholder: Placeholder) -> Iterator[str]:
+        yield from known.get(placeholder.name) or [f"%{placeholder.name}%"]
+
+    # Cased-ness travels beside the strings (see _string_values), so plain results do.
+    return [item for value in values for item in value.replace_placeholders(replacement)]
 
 
 def _string_field_predicate(field: str, values: Sequence[SigmaString], *, cased: bool) -> Predicate:
@@ -542,10 +759,17 @@ def _infix_test(infixes: tuple[str, ...]) -> TextTest:
     # loop per event. Most texts contain none of their first characters, which a set test
     # rules out in C; otherwise one trie-shaped regex scans the text once.
     first_chars = frozenset(infix[0] for infix in infixes)
-    regex = re.compile(_alternation(infixes))
+    # Built on first use: compiling hundreds of these costs seconds at load, and the
+    # prefilter means most are never needed.
+    regex: re.Pattern[str] | None = None
 
     def test(text: str) -> bool:
-        return not first_chars.isdisjoint(text) and regex.search(text) is not None
+        nonlocal regex
+        if first_chars.isdisjoint(text):
+            return False
+        if regex is None:
+            regex = re.compile(_alternation(infixes))
+        return regex.search(text) is not None
 
     return test
 
@@ -613,6 +837,16 @@ def _compile_number(value: SigmaNumber) -> ValueMatcher:
     return matcher
 
 
+def _numbers_matcher(wanted: frozenset[int | float]) -> ValueMatcher:
+    """Any of several numbers: the same test as `_compile_number` for each, in one lookup."""
+
+    def matcher(candidate: Any) -> bool:
+        number = _number(candidate)
+        return number is not None and number in wanted
+
+    return matcher
+
+
 def _compile_bool(value: SigmaBool) -> ValueMatcher:
     wanted = value.boolean
     wanted_text = "true" if wanted else "false"
@@ -645,16 +879,30 @@ def _compile_regex(value: SigmaRegularExpression) -> ValueMatcher:
 
 
 def _compile_cidr(value: SigmaCIDRExpression) -> ValueMatcher:
-    network = value.network
+    return _network_matcher((value.network,))
 
+
+@lru_cache(maxsize=65536)
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    """Events repeat the same few addresses; parsing each once saves most of a CIDR test."""
+    try:
+        return ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _network_matcher(networks: tuple[Any, ...]) -> ValueMatcher:
     def matcher(candidate: Any) -> bool:
         if not isinstance(candidate, str):
             return False
-        try:
-            address = ip_address(candidate.strip())
-        except ValueError:
+        address = _address(candidate)
+        if address is None:
             return False
-        return address in network
+        for network in networks:
+            # Mixed-version tests are False, not errors.
+            if address.version == network.version and address in network:
+                return True
+        return False
 
     return matcher
 
@@ -690,7 +938,34 @@ def _compile_expansion(value: SigmaExpansion) -> ValueMatcher:
     return lambda candidate: any(matcher(candidate) for matcher in matchers)
 
 
+_TIME_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda moment: moment.minute,
+    TimestampPart.HOUR: lambda moment: moment.hour,
+    TimestampPart.DAY: lambda moment: moment.day,
+    TimestampPart.WEEK: lambda moment: moment.isocalendar().week,
+    TimestampPart.MONTH: lambda moment: moment.month,
+    TimestampPart.YEAR: lambda moment: moment.year,
+}
+
+
+def _compile_time_part(value: SigmaTimestampPart) -> ValueMatcher:
+    part = _TIME_PARTS[value.timestamp_part]
+    wanted = value.number
+
+    def matcher(candidate: Any) -> bool:
+        if not isinstance(candidate, str):
+            return False
+        try:
+            moment = datetime.fromisoformat(candidate.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return part(moment) == wanted
+
+    return matcher
+
+
 _VALUE_COMPILERS: dict[type, Callable[[Any], ValueMatcher]] = {
+    SigmaTimestampPart: _compile_time_part,
     SigmaString: _compile_string,
     SigmaCasedString: _compile_cased_string,
     SigmaNumber: _compile_number,

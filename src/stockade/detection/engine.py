@@ -2,78 +2,173 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from stockade.detection.compile import CompiledRule, Predicate
-from stockade.detection.logsource import LogsourceFilter, event_id_of
-from stockade.detection.model import Match, RuleInfo
+from stockade.detection.correlate import CompiledCorrelation, Correlator, event_moment
+from stockade.detection.logsource import event_id_of, with_aliases
+from stockade.detection.model import Match
+from stockade.detection.prefilter import LiteralScanner, scan_text
 
 __all__ = ["DetectionEngine"]
 
-# (index of the rule's pre-condition in the engine's filter list, or -1 for none; test; rule)
-_Entry = tuple[int, Predicate, RuleInfo]
+_MAX_BUCKETS = 4096  # distinct (EventID, channel) pairs remembered; beyond, computed each time
+_BAD_ID = "not an integer"
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """The rules that can see events of one (EventID, channel) pair, ready to run."""
+
+    always: tuple[int, ...]
+    """Rules without required literals: evaluated on every event of the pair."""
+    scanner: LiteralScanner | None
+    by_literal: tuple[tuple[int, ...], ...]
+    """For the scanner's n-th literal, the rules that require it."""
 
 
 class DetectionEngine:
     """Holds compiled rules and tells which of them match an event.
 
-    Two shortcuts keep matching cheap without changing its result:
+    Three shortcuts keep matching cheap without changing its result:
 
-    - Rules are indexed by the EventIDs their log source admits, so an event with an EventID
-      is only tested against rules that could match it; the rules skipped would fail their
-      pre-condition anyway.
-    - Rules share a handful of log source pre-conditions; each is evaluated once per event
-      instead of once per rule.
+    - A rule's log source pre-condition depends only on the event's EventID and Channel, so the
+      engine sorts rules into *buckets* per (EventID, channel) pair, once per pair seen; an
+      event meets only the rules of its bucket, whose pre-condition holds by construction.
+    - Within a bucket, rules with required literals (see `prefilter`) run only if one of their
+      literals occurs in the event's lower-cased values; one Hyperscan pass finds them all.
+    - Rules without literals run on every event of their bucket.
+    - A rule whose detection insists on some EventIDs (``EventID: 4624``) joins only those
+      EventIDs' buckets, even when its log source is a whole channel.
 
-    Matches come in rule order. The engine is immutable: to change rules, build a new one.
+    Matches come in rule order. The engine is immutable apart from correlation state: to
+    change rules, build a new one.
     """
 
-    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+    def __init__(
+        self, rules: Iterable[CompiledRule], correlations: Iterable[CompiledCorrelation] = ()
+    ) -> None:
         self._rules = tuple(rules)
-        filters: list[LogsourceFilter] = []
-        entries: list[_Entry] = []
-        for rule in self._rules:
-            entries.append(_entry(rule, filters))
-        self._filters = tuple(filters)
-        self._entries = tuple(entries)
-        self._any_event_id = tuple(
-            entry for entry, rule in zip(entries, self._rules, strict=True) if not rule.event_ids
+        self._tests: tuple[Predicate, ...] = tuple(
+            rule.detection if rule.detection is not None else rule.predicate for rule in self._rules
         )
-        known_ids = {event_id for rule in self._rules for event_id in rule.event_ids}
-        self._by_event_id = {
-            event_id: tuple(
-                entry
-                for entry, rule in zip(entries, self._rules, strict=True)
-                if not rule.event_ids or event_id in rule.event_ids
-            )
-            for event_id in known_ids
-        }
+        self._matches = tuple(Match(rule=rule.info) for rule in self._rules)
+        self._buckets: dict[tuple[Any, str | None], _Bucket] = {}
+        self._bucket_lock = threading.Lock()
+        self._correlator = Correlator(correlations)
+        self._last_moment = 0.0
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
         return self._rules
 
-    def match(self, event: Mapping[str, Any]) -> list[Match]:
-        """Every rule whose predicate holds for the event, in rule order."""
-        event_id = event_id_of(event)
-        if event_id is None:
-            entries = self._entries
+    @property
+    def correlations(self) -> tuple[CompiledCorrelation, ...]:
+        return self._correlator.correlations
+
+    @property
+    def correlator(self) -> Correlator:
+        return self._correlator
+
+    def match(self, event: Mapping[str, Any], reference: Hashable = None) -> list[Match]:
+        """Every rule whose predicate holds for the event, in rule order, then the correlations
+        the event completes.
+
+        Correlations keep state between calls (the engine is a stream processor for them); the
+        event's own time (``UtcTime``, ``TimeCreated``, ``@timestamp``) places it in their
+        windows, and ``reference`` is how their matches name it. Rules referenced by a
+        correlation without ``generate: true`` feed it and report nothing themselves.
+        """
+        event = with_aliases(event)
+        matches = self._match_rules(event)
+        if not self._correlator.correlations or not matches:
+            return matches
+        moment = event_moment(event)
+        if moment is None:
+            moment = self._last_moment
+        self._last_moment = moment
+        reported: list[Match] = []
+        fired: list[Match] = []
+        for match in matches:
+            rule_id = match.rule.id
+            if self._correlator.watches(rule_id):
+                for hit in self._correlator.observe(rule_id, event, moment, reference):
+                    fired.append(Match(rule=hit.rule, events=hit.events))
+            if not self._correlator.silences(rule_id):
+                reported.append(match)
+        return reported + fired
+
+    def flush(self) -> list[Match]:
+        """Close every open correlation window (at the end of an offline input)."""
+        return [Match(rule=hit.rule, events=hit.events) for hit in self._correlator.flush()]
+
+    def match_rules(self, event: Mapping[str, Any]) -> list[Match]:
+        """The plain rules that match (no correlation state, nothing silenced)."""
+        return self._match_rules(with_aliases(event))
+
+    def _match_rules(self, event: Mapping[str, Any]) -> list[Match]:
+        raw_id = event.get("EventID")
+        if raw_id is None or type(raw_id) is int:
+            event_id: Any = raw_id
         else:
-            entries = self._by_event_id.get(event_id, self._any_event_id)
-        admitted = [log_filter.admits(event) for log_filter in self._filters]
-        admitted.append(True)  # slot -1: rules without a shared pre-condition
-        return [Match(rule=info) for slot, test, info in entries if admitted[slot] and test(event)]
+            event_id = event_id_of(event)
+            if event_id is None:
+                event_id = _BAD_ID
+        channel = event.get("Channel")
+        channel_key = channel.lower() if type(channel) is str else None
+        bucket = self._buckets.get((event_id, channel_key))
+        if bucket is None:
+            bucket = self._bucket(event_id, channel_key, channel)
+        tests = self._tests
+        hits = [index for index in bucket.always if tests[index](event)]
+        if bucket.scanner is not None:
+            found = bucket.scanner.scan(scan_text(event.values()))
+            if found:
+                by_literal = bucket.by_literal
+                if len(found) == 1:
+                    candidates: Iterable[int] = by_literal[found.pop()]
+                else:
+                    candidates = set().union(*(by_literal[literal] for literal in found))
+                more = [index for index in candidates if tests[index](event)]
+                if more:
+                    hits.extend(more)
+                    hits.sort()  # rule order, whatever order the literals came in
+        matches = self._matches
+        return [matches[index] for index in hits]
 
-
-def _entry(rule: CompiledRule, filters: list[LogsourceFilter]) -> _Entry:
-    if rule.detection is None or rule.precondition is None:
-        # Nothing to share: the rule's own predicate is the whole test.
-        test = rule.detection if rule.detection is not None else rule.predicate
-        return (-1, test, rule.info)
-    try:
-        slot = filters.index(rule.precondition)
-    except ValueError:
-        slot = len(filters)
-        filters.append(rule.precondition)
-    return (slot, rule.detection, rule.info)
+    def _bucket(self, event_id: Any, channel_key: str | None, channel: Any) -> _Bucket:
+        probe: dict[str, Any] = {}
+        if event_id is not None:
+            probe["EventID"] = event_id
+        if channel is not None:
+            probe["Channel"] = channel_key if channel_key is not None else channel
+        always: list[int] = []
+        literal_ids: dict[str, int] = {}
+        by_literal: list[list[int]] = []
+        for index, rule in enumerate(self._rules):
+            if rule.precondition is not None and not rule.precondition.admits(probe):
+                continue
+            wanted = rule.required_event_ids
+            if wanted is not None and event_id not in wanted:
+                continue
+            if rule.literals is None:
+                always.append(index)
+                continue
+            for literal in rule.literals:
+                slot = literal_ids.get(literal)
+                if slot is None:
+                    slot = literal_ids[literal] = len(by_literal)
+                    by_literal.append([])
+                by_literal[slot].append(index)
+        bucket = _Bucket(
+            always=tuple(always),
+            scanner=LiteralScanner(list(literal_ids)) if literal_ids else None,
+            by_literal=tuple(tuple(rules) for rules in by_literal),
+        )
+        with self._bucket_lock:
+            if len(self._buckets) < _MAX_BUCKETS:
+                self._buckets[(event_id, channel_key)] = bucket
+        return bucket

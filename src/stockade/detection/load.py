@@ -1,14 +1,14 @@
 """Load Sigma rules from text, files, directories and the shipped rule set.
 
 Loading collects, it does not crash: every problem (YAML syntax, invalid Sigma, constructs the
-compiler does not support, correlation rules and filters, duplicate ids) becomes a
+compiler does not support, correlations that reference unknown rules, duplicate ids) becomes a
 `RuleProblem` with its source, and the good rules are kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,21 @@ import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 from sigma.rule.base import SigmaYAMLLoader
 
-from stockade.detection.compile import CompiledRule, UnsupportedRuleError, compile_rule
+from stockade.detection import cache
+from stockade.detection.compile import (
+    CompiledRule,
+    PlaceholderValues,
+    RulePlan,
+    UnsupportedRuleError,
+    compile_correlation,
+    compile_plan,
+    plan_rule,
+)
+from stockade.detection.correlate import CompiledCorrelation
 from stockade.detection.model import RuleProblem
 
 __all__ = ["RULE_SUFFIXES", "RuleSet", "builtin_rules", "load_rule_paths", "load_rule_text"]
@@ -30,29 +41,93 @@ RULE_SUFFIXES = (".yml", ".yaml")
 
 @dataclass(frozen=True)
 class RuleSet:
-    """Compiled rules plus everything that could not be loaded, in input order."""
+    """Compiled rules and correlations plus everything that could not be loaded, in order."""
 
     rules: tuple[CompiledRule, ...]
     problems: tuple[RuleProblem, ...]
+    correlations: tuple[CompiledCorrelation, ...] = ()
 
     def __add__(self, other: RuleSet) -> RuleSet:
-        return RuleSet(self.rules + other.rules, self.problems + other.problems)
+        return RuleSet(
+            self.rules + other.rules,
+            self.problems + other.problems,
+            self.correlations + other.correlations,
+        )
 
 
-def load_rule_text(text: str, source: str) -> RuleSet:
+@dataclass
+class _Parsed:
+    """pySigma objects of one or more files, before filters apply and compilation."""
+
+    rules: list[tuple[SigmaRule, str]] = field(default_factory=list)
+    correlations: list[tuple[SigmaCorrelationRule, str]] = field(default_factory=list)
+    filters: list[tuple[SigmaFilter, str]] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+
+    def extend(self, other: _Parsed) -> None:
+        self.rules.extend(other.rules)
+        self.correlations.extend(other.correlations)
+        self.filters.extend(other.filters)
+        self.problems.extend(other.problems)
+
+
+def load_rule_text(
+    text: str, source: str, placeholders: PlaceholderValues | None = None
+) -> RuleSet:
     """Parse and compile the Sigma rules in one YAML text (one or more documents)."""
-    rules: list[CompiledRule] = []
-    problems: list[RuleProblem] = []
+    return _build(_parse_text(text, source), placeholders)
+
+
+def load_rule_paths(
+    paths: Iterable[Path],
+    placeholders: PlaceholderValues | None = None,
+    cache_dir: Path | None = None,
+) -> RuleSet:
+    """Load rule files and directories (recursively, *.yml and *.yaml, in name order).
+
+    Filters and correlations apply across files: a filter in one file excludes events from
+    rules in others; a correlation may reference rules of any file loaded in the same call.
+    A rule id seen before (in this call) is reported and the later rule dropped, because alerts
+    are keyed by rule id.
+
+    With ``cache_dir``, the parsed rules of this exact set of files (paths, sizes and
+    modification times) are kept there, and a later call with the same files skips YAML,
+    pySigma and condition parsing (see `cache`).
+    """
+    missing: list[RuleProblem] = []
+    files = list(_rule_files(paths, missing))
+    key = cache.fingerprint(files) if cache_dir is not None else ""
+    plans = cache.read(cache_dir, key) if cache_dir is not None else None
+    if plans is None:
+        parsed = _Parsed()
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                parsed.problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
+                continue
+            parsed.extend(_parse_text(text, str(file)))
+        plans = _plan(parsed)
+        if cache_dir is not None:
+            cache.write(cache_dir, key, plans)
+    built = _compile(plans, placeholders)
+    return RuleSet(built.rules, tuple(missing) + built.problems, built.correlations)
+
+
+def _parse_text(text: str, source: str) -> _Parsed:
+    parsed = _Parsed()
+    problems = parsed.problems
     try:
         # Sigma's (safe) loader rejects duplicate keys, which plain YAML silently overwrites.
         documents = [doc for doc in yaml.load_all(text, Loader=SigmaYAMLLoader) if doc is not None]
     except yaml.YAMLError as error:
-        return RuleSet((), (_yaml_problem(error, source),))
+        problems.append(_yaml_problem(error, source))
+        return parsed
 
     mappings: list[dict[str, Any]] = []
     for number, document in enumerate(documents, start=1):
         if isinstance(document, dict):
-            mappings.append(document)
+            mappings.append(_spec_modifier_names(document))
         else:
             problems.append(
                 RuleProblem(source, None, None, f"YAML document {number} is not a mapping")
@@ -60,7 +135,7 @@ def load_rule_text(text: str, source: str) -> RuleSet:
     if not mappings:
         if not problems:
             problems.append(RuleProblem(source, None, None, "no Sigma rule in file"))
-        return RuleSet((), tuple(problems))
+        return parsed
 
     location = SigmaRuleLocation(Path(source))
     try:
@@ -73,7 +148,7 @@ def load_rule_text(text: str, source: str) -> RuleSet:
         )
     except Exception as error:  # pySigma raises assorted types on malformed input
         problems.append(_problem(source, None, error))
-        return RuleSet((), tuple(problems))
+        return parsed
 
     reported: set[int] = set()
     for rule in collection.rules:
@@ -82,61 +157,108 @@ def load_rule_text(text: str, source: str) -> RuleSet:
             for rule_error in rule.errors:
                 reported.add(id(rule_error))
                 problems.append(_problem(source, rule_id, rule_error))
-            continue
-        if isinstance(rule, SigmaCorrelationRule):
+        elif isinstance(rule, SigmaCorrelationRule):
+            parsed.correlations.append((rule, source))
+        elif isinstance(rule, SigmaRule):
+            parsed.rules.append((rule, source))
+        else:
             problems.append(
-                RuleProblem(
-                    source,
-                    None,
-                    rule_id,
-                    f"correlation rule '{rule.title}': correlation rules are not supported yet",
-                )
+                RuleProblem(source, None, rule_id, f"{type(rule).__name__} is not supported")
             )
-            continue
-        if not isinstance(rule, SigmaRule):
-            problems.append(
-                RuleProblem(source, None, rule_id, f"{type(rule).__name__} is not supported yet")
-            )
-            continue
-        try:
-            rules.append(compile_rule(rule, source))
-        except Exception as error:  # one odd rule must not stop the rest from loading
-            problems.append(_problem(source, rule_id, error))
     for sigma_filter in collection.filters:
-        filter_id = str(sigma_filter.id) if sigma_filter.id is not None else None
-        problems.append(
-            RuleProblem(
-                source,
-                None,
-                filter_id,
-                f"filter '{sigma_filter.title}': filters are not supported yet",
-            )
-        )
+        if sigma_filter.errors:
+            filter_id = str(sigma_filter.id) if sigma_filter.id is not None else None
+            for filter_error in sigma_filter.errors:
+                reported.add(id(filter_error))
+                problems.append(_problem(source, filter_id, filter_error))
+        else:
+            parsed.filters.append((sigma_filter, source))
     # Errors of whole documents (unknown collection actions, ...) belong to no rule.
     problems.extend(
         _problem(source, None, error) for error in collection.errors if id(error) not in reported
     )
-    return RuleSet(tuple(rules), tuple(problems))
+    return parsed
 
 
-def load_rule_paths(paths: Iterable[Path]) -> RuleSet:
-    """Load rule files and directories (recursively, *.yml and *.yaml, in name order).
+# Modifier names of the Sigma specification that pySigma spells differently.
+_MODIFIER_SPELLINGS = {"utf16le": "wide"}
 
-    A rule id seen before (in this call) is reported and the later rule dropped, because alerts
-    are keyed by rule id.
-    """
-    rules: list[CompiledRule] = []
-    problems: list[RuleProblem] = []
-    for file in _rule_files(paths, problems):
+
+def _spec_modifier_names(document: dict[str, Any]) -> dict[str, Any]:
+    detection = document.get("detection")
+    if not isinstance(detection, dict):
+        return document
+
+    def respell(selection: Any) -> Any:
+        if isinstance(selection, list):
+            return [respell(item) for item in selection]
+        if not isinstance(selection, dict):
+            return selection
+        renamed: dict[Any, Any] = {}
+        for key, value in selection.items():
+            if isinstance(key, str) and "|" in key:
+                name, *modifiers = key.split("|")
+                key = "|".join([name, *(_MODIFIER_SPELLINGS.get(m, m) for m in modifiers)])
+            renamed[key] = value
+        return renamed
+
+    return {
+        **document,
+        "detection": {key: respell(value) for key, value in detection.items()},
+    }
+
+
+def _build(parsed: _Parsed, placeholders: PlaceholderValues | None) -> RuleSet:
+    return _compile(_plan(parsed), placeholders)
+
+
+def _plan(parsed: _Parsed) -> cache.Plans:
+    """Apply filters, parse conditions and resolve correlations: all but building closures."""
+    plans: list[RulePlan] = []
+    problems = list(parsed.problems)
+    names: dict[str, str] = {}
+    for rule, source in parsed.rules:
+        for sigma_filter, _ in parsed.filters:
+            try:
+                applied = sigma_filter.apply_on_rule(rule)
+            except Exception as error:  # a broken filter must not lose the rule
+                problems.append(_problem(source, _id_of(rule), error))
+                continue
+            if isinstance(applied, SigmaRule):
+                rule = applied
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            problems.append(RuleProblem(str(file), None, None, f"cannot read: {error}"))
+            plan = plan_rule(rule, source)
+            compile_plan(plan)  # what would not compile is reported now, not cached
+        except Exception as error:  # one odd rule must not stop the rest from loading
+            problems.append(_problem(source, _id_of(rule), error))
             continue
-        loaded = load_rule_text(text, str(file))
-        rules.extend(loaded.rules)
-        problems.extend(loaded.problems)
-    return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems)))
+        plans.append(plan)
+        if rule.name:
+            names[rule.name] = plan.info.id
+        names[plan.info.id] = plan.info.id
+    correlations: list[CompiledCorrelation] = []
+    for correlation, source in parsed.correlations:
+        try:
+            correlations.append(compile_correlation(correlation, source, names))
+        except Exception as error:
+            problems.append(_problem(source, _id_of(correlation), error))
+    return cache.Plans(tuple(plans), tuple(problems), tuple(correlations))
+
+
+def _compile(plans: cache.Plans, placeholders: PlaceholderValues | None) -> RuleSet:
+    rules: list[CompiledRule] = []
+    problems = list(plans.problems)
+    for plan in plans.rules:
+        try:
+            # Lazily, unless placeholder values could make a planned rule fail to build.
+            rules.append(compile_plan(plan, placeholders, lazy=not placeholders))
+        except Exception as error:  # placeholders can make a rule fail that planned fine
+            problems.append(_problem(plan.info.source, plan.info.id, error))
+    return _without_duplicate_ids(RuleSet(tuple(rules), tuple(problems), plans.correlations))
+
+
+def _id_of(rule: SigmaRule | SigmaCorrelationRule) -> str | None:
+    return str(rule.id) if rule.id is not None else None
 
 
 def builtin_rules() -> RuleSet:
@@ -186,7 +308,7 @@ def _without_duplicate_ids(rule_set: RuleSet) -> RuleSet:
             continue
         first_source[rule.info.id] = rule.info.source
         kept.append(rule)
-    return RuleSet(tuple(kept), tuple(problems))
+    return RuleSet(tuple(kept), tuple(problems), rule_set.correlations)
 
 
 def _yaml_problem(error: yaml.YAMLError, source: str) -> RuleProblem:

@@ -20,6 +20,7 @@ author did not claim it is certain.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from stockade.core.model import Severity
@@ -58,6 +59,10 @@ class RuleInfo:
     """Alert category from the first ATT&CK tactic tag, e.g. "Execution"; "" if none."""
     source: str
     """File path the rule came from, or "builtin:<name>" for shipped rules."""
+    sigma_level: str = ""
+    """The rule's own Sigma level (``critical`` stays critical); "" if it has none."""
+    logsource: str = ""
+    """``product/category/service`` as the rule names them (``windows/process_creation``)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,13 @@ class RuleProblem:
 
 @dataclass(frozen=True)
 class Match:
-    """One rule that matched one event."""
+    """One rule that matched one event, or a correlation rule that fired on several."""
 
     rule: RuleInfo
+    events: tuple[Hashable, ...] = ()
+    """For a correlation match: references of the events behind it (what the caller passed to
+    `DetectionEngine.match` as ``reference``), oldest first. Empty for a plain match."""
+
+    @property
+    def is_correlation(self) -> bool:
+        return bool(self.events)

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     SIGNIN_READ = "access:signin:read"
     ACCESS_EVALUATE = "access:decision:evaluate"
     """For identity providers asking at sign-in (a token with the AccessEvaluator role)."""
+    DETECTION_READ = "detection:rule:read"
+    DETECTION_WRITE = "detection:rule:write"
 
 
 class Role(StrEnum):
@@ -47,12 +49,13 @@ _READ = {
     Permission.CONNECTOR_READ,
     Permission.ACCESS_READ,
     Permission.SIGNIN_READ,
+    Permission.DETECTION_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.GLOBAL_ADMINISTRATOR: frozenset(Permission),
     Role.SECURITY_ADMINISTRATOR: frozenset(
-        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE}
+        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE, Permission.DETECTION_WRITE}
     ),
     Role.INTUNE_ADMINISTRATOR: frozenset(
         _READ

@@ -16,6 +16,7 @@ from stockade.connector.api import router as connector_router
 from stockade.connector.duties import PartnerDuties
 from stockade.connector.partner_api import PREFIX as PARTNER_PREFIX
 from stockade.connector.partner_api import build_partner_app
+from stockade.detection.api import router as detection_router
 from stockade.directory.api import router as directory_router
 from stockade.http import problems
 from stockade.http.auth import public
@@ -66,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
         connector_router,
         link_router,
         access_router,
+        detection_router,
     ):
         app.include_router(router)
     app.mount(PARTNER_PREFIX, build_partner_app(services))

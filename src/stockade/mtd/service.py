@@ -76,12 +76,15 @@ class MtdService:
         engine: DetectionEngine,
         public_url: str,
         max_batch_events: int = 5000,
+        engines: Callable[[str], DetectionEngine] | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
         self.directory = directory
         self.engine = engine
+        # A tenant's own rule set, when the composition root provides one; else `engine`.
+        self.engines = engines
         self.public_url = public_url
         self.max_batch_events = max_batch_events
         self.registration: Callable[[str, str], bool] = directory.is_device_registered
@@ -210,8 +213,9 @@ class MtdService:
 
         hits: dict[str, list[dict]] = defaultdict(list)
         infos = {}
+        engine = self.engines(tenant_id) if self.engines is not None else self.engine
         for row in rows:
-            for match in self.engine.match(row["payload"]):
+            for match in engine.match(row["payload"]):
                 hits[match.rule.id].append(row)
                 infos[match.rule.id] = match.rule
         if not hits:

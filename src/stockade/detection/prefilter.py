@@ -1,0 +1,316 @@
+"""Literal prefilter: which rules could possibly match an event, decided by one text scan.
+
+Most rules cannot match most events, and proving it per rule costs a Python call each. Instead
+each rule gets a set of *required literals*, derived from its condition tree: lower-cased
+strings of which at least one must occur in some value of any event the rule matches. The
+engine scans the lower-cased values of an event once for all literals of the rules that could
+see it (one Hyperscan pass) and evaluates only the rules whose literal occurred, plus the
+rules without literals.
+
+Derivation (sound: it may admit events the rule then rejects, never the other way round):
+
+- A string value needs its longest wildcard-free piece (case folded: the scan text is lower-
+  cased, and a cased match implies a case-insensitive one). Placeholders, empty strings and
+  pure wildcards need nothing, nor do numbers (``1e1`` equals 10 but does not contain "10"),
+  CIDR, comparisons, null, exists and field references.
+- A regular expression needs the longest run of plain characters at its top level (none if
+  it alternates at the top level).
+- A value list (OR) needs the union of its members' literals, or nothing if one member needs
+  nothing. The same holds for ``or`` and for several conditions.
+- ``and`` needs the literals of one of its members, chosen to be as selective as possible:
+  members whose literals are all uncommon first (``COMMON_LITERALS`` lists strings found in
+  most benign Windows events, such as ``.exe`` or ``true``), then the longest shortest
+  literal, then the fewest literals.
+- ``not`` needs nothing.
+- One-character literals are kept only when they are not ASCII: an emoji or a right-to-left
+  override is rare, an ``a`` is everywhere. This keeps rules that hunt for lookalike
+  characters out of the always-evaluated set.
+
+`required_event_ids` applies the same reasoning to ``EventID: n`` selections, so a rule on
+a whole channel (``service: security``) that only looks at some EventIDs is sorted into those
+EventIDs' buckets only.
+"""
+
+from __future__ import annotations
+
+import re._constants as sre_constants
+import re._parser as sre_parse
+from collections.abc import Iterable, Sequence
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    SigmaCasedString,
+    SigmaExpansion,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaString,
+)
+
+try:  # Hyperscan wheels exist for x86-64 only; elsewhere the slower pure-Python scan runs.
+    import hyperscan
+except ImportError:  # pragma: no cover - depends on the platform
+    hyperscan = None
+
+__all__ = [
+    "COMMON_LITERALS",
+    "HYPERSCAN",
+    "LiteralScanner",
+    "required_event_ids",
+    "required_literals",
+    "scan_text",
+]
+
+HYPERSCAN = hyperscan is not None
+Literals = frozenset[str] | None
+"""None: the rule needs no literal (it must always be evaluated)."""
+
+_MIN_LITERAL = 2  # a one-character ASCII literal occurs in nearly every event
+
+COMMON_LITERALS = frozenset(
+    {
+        "true",
+        "false",
+        "valid",
+        "signed",
+        "system",
+        "security",
+        "windows",
+        "microsoft",
+        "microsoft corporation",
+        "microsoft windows",
+        "nt authority",
+        "negotiate",
+        "kerberos",
+        ".exe",
+        ".dll",
+        ".tmp",
+        ".sys",
+        "c:\\",
+        ":\\",
+        "c:\\windows\\",
+        ":\\windows\\",
+        "\\windows\\",
+        "\\system32\\",
+        "c:\\windows\\system32\\",
+        ":\\windows\\system32\\",
+        "\\windows\\system32\\",
+        "c:\\users\\",
+        ":\\users\\",
+        "\\users\\",
+        "\\appdata\\",
+        "\\appdata\\local\\",
+        "\\appdata\\roaming\\",
+        "\\program files\\",
+        "c:\\program files\\",
+        "\\program files (x86)\\",
+        "c:\\programdata\\",
+        "\\programdata\\",
+        "hklm\\",
+        "hku\\",
+        "\\software\\",
+        "\\software\\microsoft\\",
+        "\\currentversion\\",
+        "\\microsoft\\windows\\",
+        "s-1-5-",
+        "s-1-5-21-",
+        "s-1-5-18",
+        "127.",
+        "127.0.0.1",
+        "0x3e7",
+        "0x3e",
+        "tcp",
+        "udp",
+        "https",
+        "http",
+        "-",
+        "%%",
+        "\\svchost.exe",
+        "svchost.exe",
+        "\\explorer.exe",
+        "explorer.exe",
+        "\\services.exe",
+        "\\conhost.exe",
+        "\\cmd.exe",
+        "cmd.exe",
+        "\\powershell.exe",
+        "powershell",
+        "\\rundll32.exe",
+        "\\chrome.exe",
+        "\\msedge.exe",
+    }
+)
+"""Strings in most benign Windows events; a literal among them filters little."""
+
+
+def required_literals(trees: Sequence[object]) -> Literals:
+    """The literals a rule with these conditions (alternatives) requires."""
+    return _union([_literals(tree) for tree in trees])
+
+
+def _literals(node: object) -> Literals:
+    if isinstance(node, ConditionAND):
+        return _best([_literals(arg) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _union([_literals(arg) for arg in node.args])
+    if isinstance(node, ConditionNOT):
+        return None
+    if isinstance(node, ConditionFieldEqualsValueExpression | ConditionValueExpression):
+        return _value_literals(node.value)
+    return None
+
+
+def _value_literals(value: object) -> Literals:
+    if type(value) is SigmaRegularExpression:
+        literal = _regex_literal(value)
+        return None if literal is None else frozenset({literal})
+    if type(value) in (SigmaString, SigmaCasedString):
+        literal = _string_literal(value)  # type: ignore[arg-type]
+        return None if literal is None else frozenset({literal})
+    if type(value) is SigmaExpansion:
+        return _union([_value_literals(item) for item in value.values])
+    return None
+
+
+def _regex_literal(value: SigmaRegularExpression) -> str | None:
+    """The longest run of plain characters at the top level of the pattern: a search can only
+    succeed where it occurs. Groups, classes, repeats and alternation end a run."""
+    if value.regexp.contains_placeholder():
+        return None
+    try:
+        parsed = sre_parse.parse(str(value.regexp))
+    except Exception:  # the compiler reports the pattern; the prefilter just gives up
+        return None
+    if any(op is sre_constants.BRANCH for op, _ in parsed):
+        return None
+    best = ""
+    run: list[str] = []
+    for op, argument in [*parsed, (None, None)]:
+        if op is sre_constants.LITERAL:
+            run.append(chr(argument))  # type: ignore[arg-type]
+            continue
+        if len("".join(run)) > len(best):
+            best = "".join(run)
+        run = []
+    best = best.lower()
+    if len(best) >= _MIN_LITERAL or (best and not best.isascii()):
+        return best
+    return None
+
+
+def _string_literal(value: SigmaString) -> str | None:
+    if value.contains_placeholder():
+        return None
+    pieces: list[str] = []
+    current = ""
+    for part in value.s:
+        if isinstance(part, str):
+            current += part
+        else:
+            pieces.append(current)
+            current = ""
+    pieces.append(current)
+    longest = max(pieces, key=len).lower()
+    if len(longest) >= _MIN_LITERAL or (longest and not longest.isascii()):
+        return longest
+    return None
+
+
+def _union(sets: list[Literals]) -> Literals:
+    if not sets or any(literals is None for literals in sets):
+        return None
+    return frozenset().union(*sets)  # type: ignore[arg-type]
+
+
+def _best(sets: list[Literals]) -> Literals:
+    known = [literals for literals in sets if literals]
+    if not known:
+        return None
+    return max(
+        known,
+        key=lambda literals: (
+            literals.isdisjoint(COMMON_LITERALS),
+            min(map(len, literals)),
+            -len(literals),
+        ),
+    )
+
+
+EventIds = frozenset[int] | None
+"""None: the rule may match any EventID."""
+
+
+def required_event_ids(trees: Sequence[object]) -> EventIds:
+    """The EventIDs a rule with these conditions can match, from ``EventID: n`` selections."""
+    found = [_event_ids(tree) for tree in trees]
+    if not found or any(ids is None for ids in found):
+        return None
+    return frozenset().union(*found)  # type: ignore[arg-type]
+
+
+def _event_ids(node: object) -> EventIds:
+    if isinstance(node, ConditionAND):
+        known = [ids for ids in (_event_ids(arg) for arg in node.args) if ids is not None]
+        if not known:
+            return None
+        return frozenset.intersection(*known)
+    if isinstance(node, ConditionOR):
+        found = [_event_ids(arg) for arg in node.args]
+        if any(ids is None for ids in found):
+            return None
+        return frozenset().union(*found)  # type: ignore[arg-type]
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field == "EventID":
+        value = node.value
+        if type(value) is SigmaNumber and isinstance(value.number, int):
+            return frozenset({value.number})
+        if type(value) is SigmaString and not value.contains_special():
+            text = str(value)
+            if text.isascii() and text.isdigit():
+                return frozenset({int(text)})
+    return None
+
+
+def scan_text(values: Iterable[object]) -> str:
+    """The text the scan runs over: every scalar value, lower-cased, one per line."""
+    return "\n".join(
+        value if type(value) is str else str(value) for value in values if value is not None
+    ).lower()
+
+
+class LiteralScanner:
+    """Finds which of a fixed list of literals occur in a text."""
+
+    def __init__(self, literals: Sequence[str]) -> None:
+        self._literals = tuple(literals)
+        self._database = None
+        if hyperscan is not None and self._literals:
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            database.compile(
+                # \xHH for every byte: the literal needs no other escaping rule.
+                expressions=[
+                    "".join(f"\\x{byte:02x}" for byte in literal.encode()).encode()
+                    for literal in self._literals
+                ],
+                ids=list(range(len(self._literals))),
+                elements=len(self._literals),
+                flags=hyperscan.HS_FLAG_SINGLEMATCH,
+            )
+            self._database = database
+
+    def scan(self, text: str) -> set[int]:
+        """Indices of the literals that occur in the (lower-cased) text."""
+        if self._database is None:
+            return {index for index, literal in enumerate(self._literals) if literal in text}
+        found: set[int] = set()
+        add = found.add
+
+        def on_match(literal_id: int, start: int, end: int, flags: int, context: object) -> None:
+            add(literal_id)
+
+        self._database.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
+        return found
