@@ -250,6 +250,20 @@ class MdmService:
         if facts:
             # a check-in reports what it knows; facts it leaves out keep their last value
             values["facts"] = {**device.facts, **facts}
+        # everything is checked before anything changes: a refused check-in delivers nothing
+        groups = self._groups(tenant_id, device)
+        with self.db.read() as conn:
+            assigned = {
+                c.id: c
+                for c in MdmStore(conn, tenant_id).list_configurations(groups)
+                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(DevicePlatform))
+            }
+        for i, (config_id, _, _) in enumerate(profile_statuses or ()):
+            if config_id not in assigned:
+                raise InvalidInput(
+                    f"profile {config_id} is not assigned to this device",
+                    field=f"profileStatuses[{i}].id",
+                )
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             commands = s.commands(device.id, pending_only=True)
@@ -259,24 +273,13 @@ class MdmService:
                 values["management_state"] = final
             s.update_device(device.id, **values)
         device = self.reevaluate(tenant_id, device.id)
-        groups = self._groups(tenant_id, device)
         now = values["last_sync_at"]
+        profiles = list(assigned.values())
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
-            profiles = [
-                c
-                for c in s.list_configurations(groups)
-                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(DevicePlatform))
-            ]
-            by_id = {c.id: c for c in profiles}
             known = s.deployment(device.id)
-            for i, (config_id, status, detail) in enumerate(profile_statuses or ()):
-                if config_id not in by_id:
-                    raise InvalidInput(
-                        f"profile {config_id} is not assigned to this device",
-                        field=f"profileStatuses[{i}].id",
-                    )
-                config = by_id[config_id]
+            for config_id, status, detail in profile_statuses or ():
+                config = assigned[config_id]
                 s.set_deployment(config_id, device.id, status, detail, config.modified_at, now)
                 known[config_id] = (status, detail, config.modified_at, now)
             for config in profiles:
