@@ -26,8 +26,10 @@ from stockade.mdm.cadence import next_check_in_seconds
 from stockade.mdm.catalog import ParsedPolicy, parse_policy, unsupported_problems
 from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
+    ALL_DEVICES,
     ALL_LICENSED_USERS,
     APP_PROTECTION_TYPES,
+    EXCLUDE,
     ONBOARDING_PROFILE_TYPE,
     OPERATING_SYSTEMS,
     PROFILE_PLATFORMS,
@@ -51,6 +53,7 @@ from stockade.mdm.model import (
     ScheduledAction,
     SettingState,
     TenantSettings,
+    assigned,
 )
 from stockade.mdm.notify import notification
 from stockade.mdm.ports import Mailer
@@ -304,7 +307,7 @@ class MdmService:
         applies = PROFILE_PLATFORMS.get(config.odata_type, frozenset(DevicePlatform))
         out = []
         for device in self.list_devices(tenant_id):
-            if not set(config.group_ids) & self._groups(tenant_id, device):
+            if not assigned(config.group_ids, self._groups(tenant_id, device)):
                 continue
             if device.platform not in applies:
                 out.append((device, DeploymentStatus.NOT_APPLICABLE, None, None))
@@ -711,9 +714,12 @@ class MdmService:
         return policy
 
     def assign(self, tenant_id: str, target_id: str, group_ids: list[str]) -> None:
-        """Replace the groups a compliance policy or configuration is assigned to."""
+        """Replace the assignment targets of a compliance policy or configuration: group ids,
+        `!<group id>` to exclude a group, `allLicensedUsers` or `allDevices`."""
         for group_id in group_ids:
-            self.directory.get_group(tenant_id, group_id)  # NotFound for a foreign group
+            if group_id not in (ALL_LICENSED_USERS, ALL_DEVICES):
+                # NotFound for a foreign group
+                self.directory.get_group(tenant_id, group_id.removeprefix(EXCLUDE))
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             if s.get_policy(target_id) is None and s.get_configuration(target_id) is None:
@@ -913,7 +919,7 @@ class MdmService:
         self.get_app_policy(tenant_id, policy_id)
         for target in targets:
             if target != ALL_LICENSED_USERS:
-                self.directory.get_group(tenant_id, target)
+                self.directory.get_group(tenant_id, target.removeprefix(EXCLUDE))
         with self.db.begin() as conn:
             MdmStore(conn, tenant_id).set_assignments(policy_id, targets)
 
@@ -984,7 +990,7 @@ class MdmService:
             policies = [
                 p
                 for p in s.app_policies()
-                if p.platform is platform and app_id in p.apps and set(p.targets) & groups
+                if p.platform is platform and app_id in p.apps and assigned(p.targets, groups)
             ]
         level = ThreatLevel(user_level[0]) if user_level else None
         source = "the user's device"
