@@ -157,9 +157,11 @@ def test_agent_enrolls_reports_onboards_ships_and_survives_an_outage(
     assert device["osVersion"] == facts.os_version()
     real = facts.device_facts()
     reported = device["deviceFacts"]
-    assert {a["displayName"] for a in reported.get("installedApps", [])} == {
+    detected = admin.get(f"/api/deviceManagement/managedDevices/{managed_id}/detectedApps")
+    assert {a["displayName"] for a in detected.json()["value"]} == {
         a["displayName"] for a in real.get("installedApps", [])
     }
+    assert "installedApps" not in reported
     for key in ("isEncrypted", "secureBootEnabled", "firewallEnabled", "tpmPresent"):
         assert reported.get(key) == real.get(key), key
 

@@ -106,7 +106,8 @@ def managed_device_json(d: ManagedDevice) -> dict[str, Any]:
             "realTimeProtectionEnabled": d.facts.get("realTimeProtectionEnabled"),
             "signatureUpdateOverdue": d.facts.get("signatureUpdateOverdue"),
         },
-        "deviceFacts": d.facts,
+        # the software list has its own resource (detectedApps): lists stay light
+        "deviceFacts": {k: v for k, v in d.facts.items() if k != "installedApps"},
     }
 
 
@@ -620,6 +621,29 @@ def get_managed_device(
             command_json(c) for c in s.mdm.device_commands(p.tenant_id, device_id)
         ],
     }
+
+
+@router.get("/deviceManagement/managedDevices/{device_id}/detectedApps")
+def detected_apps(
+    device_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Graph `detectedApp`: the software the device (its agent) reported."""
+    apps = s.mdm.get_device(p.tenant_id, device_id).facts.get("installedApps") or []
+    return collection(
+        [
+            {
+                "id": f"{a['displayName']}:{a.get('version', '')}",
+                "displayName": a["displayName"],
+                "version": a.get("version", ""),
+                "publisher": a.get("publisher", ""),
+                "deviceCount": 1,
+            }
+            for a in apps
+        ],
+        **{"@odata.count": len(apps)},
+    )
 
 
 @router.get("/deviceManagement/managedDevices/{device_id}/deviceCompliancePolicyStates")
