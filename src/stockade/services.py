@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from stockade.access.identity import JwtVerifier
 from stockade.access.posture import PostureSource
 from stockade.access.service import AccessService
 from stockade.bus import InProcessBus
@@ -32,6 +33,9 @@ class Services:
     mtd: MtdService
     access: AccessService
     connector: ConnectorService
+    jwt: JwtVerifier | None = None
+    tenant_ids: dict[str, str] = field(default_factory=dict)
+    """Tenant name or id -> id, for forward auth (tenants are never renamed)."""
 
     @classmethod
     def build(
@@ -43,7 +47,7 @@ class Services:
         bus = InProcessBus()
         clock = clock or SystemClock()
         public_url = settings.effective_public_url
-        directory = DirectoryService(db, clock)
+        directory = DirectoryService(db, clock, bus)
         rules = builtin_rules()
         mtd = MtdService(
             db,
@@ -67,9 +71,29 @@ class Services:
             else None
         )
         mdm = MdmService(db, bus, clock, directory, public_url, mailer=mailer)
-        access = AccessService(db, bus, clock, directory, PostureSource(mdm, mtd))
-        connector = ConnectorService(db, bus, clock, mtd, mdm, access)
-        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector)
+        access = AccessService(
+            db,
+            bus,
+            clock,
+            directory,
+            PostureSource(mdm, mtd),
+            signin_retention_days=settings.signin_retention_days,
+        )
+        connector = ConnectorService(db, bus, clock, mtd, mdm, access, directory)
+        # the classic rule asks whichever deployment holds the directory (a late-bound hook:
+        # threat defense cannot import the connector that joins it to device management)
+        mtd.registration = connector.device_registered
+        verifier = (
+            JwtVerifier(
+                settings.jwt_jwks_url,
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwt_user_claim,
+            )
+            if settings.jwt_jwks_url
+            else None
+        )
+        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector, verifier)
 
     def close(self) -> None:
         self.db.dispose()

@@ -66,7 +66,8 @@ def test_admin_routes_refuse_missing_wrong_and_underprivileged_tokens(
             checked += 1
     assert checked > 30
     # a revoked token stops working at once
-    token_id = ctx.client.get("/api/apiTokens").json()["value"][-1]["id"]
+    tokens = ctx.client.get("/api/apiTokens").json()["value"]
+    token_id = next(t["id"] for t in tokens if t["name"] == Role.GLOBAL_READER.value)
     assert ctx.client.delete(f"/api/apiTokens/{token_id}").status_code == 204
     r = plain.get("/api/users", headers={"Authorization": f"Bearer {issued[Role.GLOBAL_READER]}"})
     assert r.status_code == 401
@@ -79,7 +80,18 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
     bring_up(device, tenant.enrollment_token)
     device.send(attack_steps(device.name, datetime.now(UTC))[0].events)
     get = ctx.client.get
+    user_id = get("/api/users").json()["value"][0]["id"]
+    role = ctx.client.post(
+        "/api/roleManagement/directory/roleAssignments",
+        json={"principalId": user_id, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"},
+    ).json()
+    location = ctx.client.post(
+        "/api/identity/conditionalAccess/namedLocations",
+        json={"displayName": "HQ", "ipRanges": [{"cidrAddress": "192.0.2.0/24"}]},
+    ).json()
     ids = {
+        "role_assignment_id": role["id"],
+        "location_id": location["id"],
         "user_id": get("/api/users").json()["value"][0]["id"],
         "group_id": tenant.group_id,
         "member_id": get("/api/users").json()["value"][0]["id"],
@@ -198,13 +210,27 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         {"state": "disabled"},
     ),
     ("DELETE", "/api/identity/conditionalAccess/policies/{access_policy_id}", None),
+    ("DELETE", "/api/roleManagement/directory/roleAssignments/{role_assignment_id}", None),
+    ("GET", "/api/identity/conditionalAccess/namedLocations/{location_id}", None),
+    (
+        "PATCH",
+        "/api/identity/conditionalAccess/namedLocations/{location_id}",
+        {"displayName": "x", "ipRanges": [{"cidrAddress": "198.51.100.0/24"}]},
+    ),
+    ("DELETE", "/api/identity/conditionalAccess/namedLocations/{location_id}", None),
 ]
+
+# routes whose path parameter names something of the caller's own, not another's object
+NOT_OBJECT_IDS = {("PUT", "/api/access/applications/{}")}
 
 
 def test_isolation_cases_cover_every_route_with_an_id(app) -> None:  # type: ignore[no-untyped-def]
     covered = {(m, re.sub(r"\{[^}]+\}", "{}", p)) for m, p, _ in ISOLATION_CASES}
+    covered |= NOT_OBJECT_IDS
     for route in routes(app):
-        if "{" not in route.path or route_auth(route)[0].startswith(("public", "device", "sensor")):
+        if "{" not in route.path or route_auth(route)[0].startswith(
+            ("public", "device", "sensor", "partner")
+        ):
             continue
         for method in route.methods:
             assert (method, re.sub(r"\{[^}]+\}", "{}", route.path)) in covered, (method, route.path)

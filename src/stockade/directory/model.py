@@ -24,6 +24,8 @@ class Permission(StrEnum):
     ACCESS_READ = "access:policy:read"
     ACCESS_WRITE = "access:policy:write"
     SIGNIN_READ = "access:signin:read"
+    ACCESS_EVALUATE = "access:decision:evaluate"
+    """For identity providers asking at sign-in (a token with the AccessEvaluator role)."""
 
 
 class Role(StrEnum):
@@ -34,6 +36,8 @@ class Role(StrEnum):
     INTUNE_ADMINISTRATOR = "IntuneAdministrator"
     CONDITIONAL_ACCESS_ADMINISTRATOR = "ConditionalAccessAdministrator"
     GLOBAL_READER = "GlobalReader"
+    ACCESS_EVALUATOR = "AccessEvaluator"
+    """A service role for identity providers: may ask for decisions, nothing else."""
 
 
 _READ = {
@@ -62,7 +66,27 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.CONDITIONAL_ACCESS_ADMINISTRATOR: frozenset(_READ | {Permission.ACCESS_WRITE}),
     Role.GLOBAL_READER: frozenset(_READ),
+    Role.ACCESS_EVALUATOR: frozenset({Permission.ACCESS_EVALUATE}),
 }
+
+
+DIRECTORY_ROLES: dict[str, str] = {
+    # Entra built-in role template ids, so imported policies' includeRoles keep their meaning
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+}
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    principal_id: str
+    role_definition_id: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

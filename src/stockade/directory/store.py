@@ -21,7 +21,15 @@ from sqlalchemy import (
     update,
 )
 
-from stockade.directory.model import ApiToken, DeviceRegistration, Group, Role, Tenant, User
+from stockade.directory.model import (
+    ApiToken,
+    DeviceRegistration,
+    Group,
+    Role,
+    RoleAssignment,
+    Tenant,
+    User,
+)
 from stockade.storage.database import TenantStore
 from stockade.storage.types import UtcDateTime, metadata
 
@@ -76,6 +84,19 @@ devices = Table(
     Column("registered_owner_id", String(36), nullable=True),
     Column("account_enabled", Boolean, nullable=False, default=True),
     Column("registered_at", UtcDateTime, nullable=False),
+)
+
+role_assignments = Table(
+    "directory_role_assignments",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("principal_id", String(36), nullable=False),
+    Column("role_definition_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint(
+        "tenant_id", "principal_id", "role_definition_id", name="uq_directory_role_assignments"
+    ),
 )
 
 api_tokens = Table(
@@ -349,5 +370,35 @@ class DirectoryStore(TenantStore):
                 )
             )
             .values(revoked_at=at)
+        )
+        return result.rowcount > 0
+
+    # directory role assignments
+    def add_role_assignment(self, assignment: RoleAssignment) -> None:
+        self.conn.execute(
+            insert(role_assignments).values(
+                tenant_id=self.tenant_id,
+                id=assignment.id,
+                principal_id=assignment.principal_id,
+                role_definition_id=assignment.role_definition_id,
+                created_at=assignment.created_at,
+            )
+        )
+
+    def list_role_assignments(self, principal_id: str | None = None) -> list[RoleAssignment]:
+        q = select(role_assignments).where(role_assignments.c.tenant_id == self.tenant_id)
+        if principal_id:
+            q = q.where(role_assignments.c.principal_id == principal_id)
+        return [
+            RoleAssignment(r["id"], r["principal_id"], r["role_definition_id"], r["created_at"])
+            for r in self.conn.execute(q.order_by(role_assignments.c.created_at)).mappings()
+        ]
+
+    def delete_role_assignment(self, assignment_id: str) -> bool:
+        result = self.conn.execute(
+            role_assignments.delete().where(
+                role_assignments.c.tenant_id == self.tenant_id,
+                role_assignments.c.id == assignment_id,
+            )
         )
         return result.rowcount > 0

@@ -30,6 +30,7 @@ from stockade.mdm.model import (
     ComplianceResult,
     ComplianceState,
     ManagedDevice,
+    PartnerCompliance,
     PolicyResult,
     SettingResult,
     SettingState,
@@ -54,8 +55,13 @@ def evaluate_compliance(
     policies: Iterable[CompliancePolicy],
     tenant: TenantSettings,
     now: datetime,
+    partner: PartnerCompliance | None = None,
+    unsupported_os: bool = False,
 ) -> ComplianceResult:
     facts = device_facts(device)
+    # the connector's word on this platform decides whether the threat level counts at all
+    facts["threatPartner"] = partner
+    facts["partnerUnsupportedOs"] = unsupported_os
     results = [
         evaluate_policy(p, facts, device.noncompliant_since.get(p.id, now), now)
         for p in policies
@@ -129,7 +135,13 @@ def evaluate_setting(spec: SettingSpec, expected: Any, facts: dict[str, Any]) ->
     actual = facts.get(spec.fact)
     kind = spec.kind
     if kind is Kind.THREAT_LEVEL:
-        return _threat(name, ThreatLevel(expected), actual)
+        return _threat(
+            name,
+            ThreatLevel(expected),
+            actual,
+            facts.get("threatPartner"),
+            bool(facts.get("partnerUnsupportedOs")),
+        )
     if actual is None:
         return SettingResult(
             name,
@@ -218,8 +230,60 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _threat(name: str, required: ThreatLevel, actual: str | None) -> SettingResult:
+def _threat(
+    name: str,
+    required: ThreatLevel,
+    actual: str | None,
+    partner: PartnerCompliance | None = None,
+    unsupported_os: bool = False,
+) -> SettingResult:
+    """The device threat level against the policy, as the connector's settings allow:
+
+    - no partner enabled for the platform (toggle off, or connector deleted): not evaluated,
+      compliant — the partner's level, even one it pushed earlier, no longer counts;
+    - the partner is unresponsive (no heartbeat within its threshold): its level is ignored,
+      compliant, so a silent partner cannot keep devices locked out forever;
+    - the partner reports the OS as unsupported and `partnerUnsupportedOsVersionBlocked`:
+      noncompliant;
+    - no level reported yet: noncompliant with `...DeviceBlockedOnMissingPartnerData`, else
+      compliant;
+    - otherwise compliant while the level is at or under the required one.
+    """
     expected = f"at or under {required.value}"
+    if partner is not None and not partner.enabled:
+        return SettingResult(
+            name,
+            SettingState.COMPLIANT,
+            expected,
+            actual,
+            "no threat-defense partner is enabled for this platform: the threat level is not "
+            "evaluated",
+        )
+    if partner is not None and not partner.responsive:
+        return SettingResult(
+            name,
+            SettingState.COMPLIANT,
+            expected,
+            actual,
+            "the threat-defense partner is unresponsive: its threat level is ignored",
+        )
+    if partner is not None and partner.unsupported_os_blocked and unsupported_os:
+        return SettingResult(
+            name,
+            SettingState.NONCOMPLIANT,
+            expected,
+            actual,
+            "the threat-defense partner does not support this OS version",
+        )
+    if actual is None and partner is not None and partner.blocked_on_missing_data:
+        return SettingResult(
+            name,
+            SettingState.NONCOMPLIANT,
+            expected,
+            None,
+            "the threat-defense partner has not reported on this device yet (blocked on missing "
+            "partner data)",
+        )
     if actual is None:
         return SettingResult(
             name,

@@ -329,3 +329,17 @@ class EnrollmentToken:
     expires_at: datetime
     revoked_at: datetime | None
     use_count: int
+
+
+@dataclass(frozen=True)
+class PartnerCompliance:
+    """What the threat-defense connector says about a platform, for compliance.
+
+    Set by the connector; the device threat-level setting is evaluated only while a partner is
+    enabled for the platform and responsive.
+    """
+
+    enabled: bool
+    responsive: bool = True
+    blocked_on_missing_data: bool = False
+    unsupported_os_blocked: bool = False

@@ -50,12 +50,14 @@ from stockade.mdm.model import (
     LocalizedMessage,
     ManagedDevice,
     NotificationTemplate,
+    PartnerCompliance,
     ScheduledAction,
     SettingState,
     TenantSettings,
     assigned,
 )
 from stockade.mdm.notify import notification
+from stockade.mdm.partner_store import PartnerStore
 from stockade.mdm.ports import Mailer
 from stockade.mdm.store import MdmStore
 from stockade.storage.database import Database
@@ -322,16 +324,23 @@ class MdmService:
 
     # threat level from the connector
     def apply_threat_level(
-        self, tenant_id: str, aad_device_id: str, level: ThreatLevel, sequence: int
+        self,
+        tenant_id: str,
+        aad_device_id: str,
+        level: ThreatLevel,
+        sequence: int,
+        *,
+        unsupported_os: bool | None = None,
     ) -> ManagedDevice | None:
         """Record the partner's threat level and re-evaluate compliance at once.
 
         Returns None when no managed device has that id or the push is stale (its sequence is
         not newer than the last one applied), so a late push never overwrites a newer one.
+        `unsupported_os`, when given, records whether the partner supports the device's OS.
         """
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
-            device = s.device_by_aad_id(aad_device_id)
+            device = s.device_by_aad_id(aad_device_id, lock=True)
             if device is None or sequence <= device.threat_sequence:
                 return None
             s.update_device(
@@ -340,7 +349,24 @@ class MdmService:
                 threat_sequence=sequence,
                 threat_updated_at=self.clock.now(),
             )
+            if unsupported_os is not None:
+                PartnerStore(conn, tenant_id).set_unsupported_os(aad_device_id, unsupported_os)
         return self.reevaluate(tenant_id, device.id)
+
+    def set_partner_compliance(
+        self, tenant_id: str, platform: Platform, value: PartnerCompliance
+    ) -> int:
+        """The connector's settings for a platform; devices of that platform whose result can
+        change are re-evaluated at once. Returns how many were re-evaluated."""
+        with self.db.begin() as conn:
+            store = PartnerStore(conn, tenant_id)
+            if store.get(platform.value) == value:
+                return 0
+            store.set(platform.value, value)
+        devices = [d for d in self.list_devices(tenant_id) if d.platform.value == platform.value]
+        for device in devices:
+            self.reevaluate(tenant_id, device.id)
+        return len(devices)
 
     def reevaluate(self, tenant_id: str, device_id: str) -> ManagedDevice:
         with self.db.read() as conn:
@@ -354,7 +380,15 @@ class MdmService:
             device = s.get_device(device_id)
             assert device is not None
             policies = s.list_policies(groups)
-            result = evaluate_compliance(device, policies, s.tenant_settings(), now)
+            partners = PartnerStore(conn, tenant_id)
+            result = evaluate_compliance(
+                device,
+                policies,
+                s.tenant_settings(),
+                now,
+                partners.get(device.platform.value),
+                partners.unsupported_os(device.azure_ad_device_id),
+            )
             # grace periods count from the start of each policy's current noncompliance
             since = {
                 r.policy_id: device.noncompliant_since.get(r.policy_id, now)

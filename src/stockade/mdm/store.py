@@ -495,17 +495,16 @@ class MdmStore(TenantStore):
         )
         return _device(row) if row else None
 
-    def device_by_aad_id(self, aad_device_id: str) -> ManagedDevice | None:
-        row = (
-            self.conn.execute(
-                select(managed_devices).where(
-                    managed_devices.c.tenant_id == self.tenant_id,
-                    managed_devices.c.azure_ad_device_id == aad_device_id,
-                )
-            )
-            .mappings()
-            .first()
+    def device_by_aad_id(self, aad_device_id: str, *, lock: bool = False) -> ManagedDevice | None:
+        """With `lock`, the row stays locked until commit (PostgreSQL), so two pushes for one
+        device apply in sequence order; SQLite writers already hold the database lock."""
+        q = select(managed_devices).where(
+            managed_devices.c.tenant_id == self.tenant_id,
+            managed_devices.c.azure_ad_device_id == aad_device_id,
         )
+        if lock and self.conn.dialect.name != "sqlite":
+            q = q.with_for_update()
+        row = self.conn.execute(q).mappings().first()
         return _device(row) if row else None
 
     def list_devices(self) -> list[ManagedDevice]:
