@@ -121,9 +121,20 @@ def server(tmp_path: Path, database_url: str) -> Any:
     served.stop()
 
 
+@pytest.fixture
+def embedded_server(tmp_path: Path) -> Any:
+    """The embedded default (SQLite): the long agent walk runs once; the database half of
+    enrollment and check-in runs on both stores in the test below and in tests/mdm."""
+    served = ServeProcess(tmp_path, f"sqlite:///{tmp_path / 'server.db'}")
+    served.start()
+    yield served
+    served.stop()
+
+
 def test_agent_enrolls_reports_onboards_ships_and_survives_an_outage(
-    server: ServeProcess, tmp_path: Path
+    embedded_server: ServeProcess, tmp_path: Path
 ) -> None:
+    server = embedded_server
     admin, token = _admin(server)
     state_dir = tmp_path / "agent"
     token_file = tmp_path / "enrollment-token"
@@ -146,9 +157,11 @@ def test_agent_enrolls_reports_onboards_ships_and_survives_an_outage(
     assert device["osVersion"] == facts.os_version()
     real = facts.device_facts()
     reported = device["deviceFacts"]
-    assert {a["displayName"] for a in reported.get("installedApps", [])} == {
+    detected = admin.get(f"/api/deviceManagement/managedDevices/{managed_id}/detectedApps")
+    assert {a["displayName"] for a in detected.json()["value"]} == {
         a["displayName"] for a in real.get("installedApps", [])
     }
+    assert "installedApps" not in reported
     for key in ("isEncrypted", "secureBootEnabled", "firewallEnabled", "tpmPresent"):
         assert reported.get(key) == real.get(key), key
 

@@ -168,6 +168,7 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/assign",
         {"assignments": []},
     ),
+    ("GET", "/api/deviceManagement/managedDevices/{managed_device_id}/detectedApps", None),
     ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/retire", None),
     ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/wipe", None),
     ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/remoteLock", None),

@@ -296,3 +296,116 @@ def test_windows_release_refuses_other_strings(os_version: str) -> None:
 )
 def test_windows_release_refuses_newlines_and_non_ascii_digits(os_version: str) -> None:
     assert windows_release(os_version) is None
+
+
+# the settings beyond threat level
+
+
+def _settings_policy(**settings: Any) -> CompliancePolicy:
+    return make_policy(device_threat_protection_enabled=False, settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "facts", "os_version", "state"),
+    [
+        ({"osMinimumVersion": "10.0.19045"}, {}, "10.0.22631", SettingState.COMPLIANT),
+        ({"osMinimumVersion": "10.0.22631.3000"}, {}, "10.0.22631", SettingState.NONCOMPLIANT),
+        ({"osMaximumVersion": "10.0.22631"}, {}, "10.0.22631.9", SettingState.NONCOMPLIANT),
+        ({"osMaximumVersion": "11"}, {}, "10.0.22631", SettingState.COMPLIANT),
+        (
+            {"passwordMinutesOfInactivityBeforeLock": 5},
+            {"passwordMinutesOfInactivityBeforeLock": 0},
+            "10",
+            SettingState.NONCOMPLIANT,
+        ),
+        (
+            {"passwordMinutesOfInactivityBeforeLock": 5},
+            {"passwordMinutesOfInactivityBeforeLock": 5},
+            "10",
+            SettingState.COMPLIANT,
+        ),
+        (
+            {"passwordMinimumLength": 8},
+            {"passwordMinimumLength": 7},
+            "10",
+            SettingState.NONCOMPLIANT,
+        ),
+        (
+            {"passwordRequiredType": "numeric"},
+            {"passwordType": "alphanumeric", "passwordSet": True},
+            "10",
+            SettingState.COMPLIANT,
+        ),
+        (
+            {"passwordRequiredType": "alphanumeric"},
+            {"passwordType": "alphanumeric", "passwordSet": False},
+            "10",
+            SettingState.NONCOMPLIANT,
+        ),
+        (
+            {"signatureOutOfDate": True},
+            {"signatureUpdateOverdue": False},
+            "10",
+            SettingState.COMPLIANT,
+        ),
+        (
+            {"signatureOutOfDate": True},
+            {"signatureUpdateOverdue": True},
+            "10",
+            SettingState.NONCOMPLIANT,
+        ),
+        ({"tpmRequired": True}, {}, "10", SettingState.NONCOMPLIANT),
+        ({"tpmRequired": True}, {"tpmPresent": "yes"}, "10", SettingState.ERROR),
+        ({"osMinimumVersion": "10.0.1"}, {}, "10.0.beta", SettingState.ERROR),
+    ],
+)
+def test_each_setting_kind(
+    settings: dict[str, Any], facts: dict[str, Any], os_version: str, state: SettingState
+) -> None:
+    result = evaluate(
+        Platform.WINDOWS, None, [_settings_policy(**settings)], facts=facts, os_version=os_version
+    )
+    (setting,) = result.policies[0].settings
+    assert setting.state is state, setting
+
+
+def test_grace_period_counts_from_the_start_of_noncompliance() -> None:
+    from datetime import timedelta
+
+    from stockade.mdm.model import ActionType, ScheduledAction
+
+    policy = replace(
+        _settings_policy(tpmRequired=True),
+        scheduled_actions=(ScheduledAction(ActionType.BLOCK, 24),),
+    )
+    since = {policy.id: NOW - timedelta(hours=23)}
+    assert evaluate(Platform.WINDOWS, None, [policy], noncompliant_since=since).state is (
+        ComplianceState.IN_GRACE_PERIOD
+    )
+    since = {policy.id: NOW - timedelta(hours=24)}
+    assert evaluate(Platform.WINDOWS, None, [policy], noncompliant_since=since).state is (
+        ComplianceState.NONCOMPLIANT
+    )
+
+
+def test_error_is_worse_than_noncompliant() -> None:
+    failing = replace(_settings_policy(tpmRequired=True), id="a")
+    broken = replace(_settings_policy(osMinimumVersion="10"), id="b")
+    result = evaluate(Platform.WINDOWS, None, [failing, broken], os_version="ten")
+    assert result.state is ComplianceState.ERROR
+
+
+def test_tenant_rules_show_as_the_default_policy() -> None:
+    from datetime import timedelta
+
+    device = make_device(last_sync_at=NOW - timedelta(days=31))
+    result = evaluate_compliance(device, [], TenantSettings(secure_by_default=True), NOW)
+    assert result.state is ComplianceState.NONCOMPLIANT
+    (default,) = result.policies
+    assert default.display_name == "Default Device Compliance Policy"
+    assert {s.setting for s in default.settings} == {
+        "secureByDefault",
+        "deviceComplianceCheckinThresholdDays",
+    }
+    fresh = make_device(last_sync_at=NOW - timedelta(days=29))
+    assert evaluate_compliance(fresh, [], TenantSettings(), NOW).policies == ()

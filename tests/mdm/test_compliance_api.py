@@ -309,3 +309,50 @@ def test_exports_are_valid_json_fixtures() -> None:
     # the fixtures stay honest: each parses and names a Graph type
     for path in EXPORTS.glob("*.json"):
         assert json.loads(path.read_text())["@odata.type"].startswith("#microsoft.graph.")
+
+
+def test_assignments_take_all_devices_and_exclusion_groups(mdm: MdmTenant) -> None:
+    policy = mdm.policy(
+        {
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "displayName": "FW",
+            "activeFirewallRequired": True,
+        },
+        assign=False,
+    )
+    device = mdm.enroll(facts={"firewallEnabled": False})
+    assert mdm.device(device)["complianceState"] == "compliant"  # not assigned yet
+    kiosks = mdm.admin.post("/api/groups", json={"displayName": "Kiosks"}).json()
+    assign = f"{POLICIES}/{policy['id']}/assign"
+    r = mdm.admin.post(
+        assign,
+        json={
+            "assignments": [
+                {"target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}},
+                {
+                    "target": {
+                        "@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget",
+                        "groupId": kiosks["id"],
+                        "deviceAndAppManagementAssignmentFilterType": "none",
+                    }
+                },
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert {a["target"]["@odata.type"] for a in r.json()["value"]} == {
+        "#microsoft.graph.allDevicesAssignmentTarget",
+        "#microsoft.graph.exclusionGroupAssignmentTarget",
+    }
+    assert mdm.device(device)["complianceState"] == "noncompliant"
+    user_id = mdm.admin.get("/api/users").json()["value"][0]["id"]
+    mdm.admin.post(f"/api/groups/{kiosks['id']}/members/$ref", json={"@odata.id": user_id})
+    mdm.admin.post(assign, json={"assignments": r.json()["value"]})  # the same, re-applied
+    assert mdm.device(device)["complianceState"] == "compliant"  # excluded
+    r = mdm.admin.post(
+        assign,
+        json={
+            "assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget"}}]
+        },
+    )
+    assert r.status_code == 422 and r.json()["field"] == "assignments[0].target"

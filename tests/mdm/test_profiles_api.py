@@ -111,11 +111,15 @@ def test_android_app_configuration_and_deployment_status(
     rows = {s["deviceDisplayName"]: s for s in _statuses(mdm, config["id"])["value"]}
     assert rows["PIXEL"]["status"] == "pending"
 
+    lock = mdm.admin.post(f"/api/deviceManagement/managedDevices/{phone.id}/remoteLock")
+    assert lock.status_code == 204
     r = mdm.device_client.post(
         "/api/enrollment/checkin",
         json={"profileStatuses": [{"id": "not-assigned", "status": "succeeded"}]},
         headers=phone.auth,
     )
     assert r.status_code == 422 and r.json()["field"] == "profileStatuses[0].id"
+    # the refused check-in delivered nothing: the lock is still waiting for the device
+    assert [a["actionName"] for a in mdm.check_in(phone)["deviceActions"]] == ["remoteLock"]
     assert mdm.admin.delete(f"{CONFIGS}/{config['id']}").status_code == 204
     assert mdm.check_in(phone)["profiles"] == []

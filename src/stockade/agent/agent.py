@@ -112,7 +112,17 @@ class Agent:
             for path in (self.state_dir / state.STATE_FILE, *self.spool.segments()):
                 path.unlink(missing_ok=True)
             raise AgentStopped(f"the device was {name}d by an administrator")
-        log.info("device action %s received", name)
+        if name == "pushNotification":
+            # no desktop to notify from a system service: the message goes to the journal
+            payload = action.get("payload") or {}
+            log.warning(
+                "compliance notice (%s): %s", payload.get("policyName"), payload.get("message")
+            )
+        elif name == "remoteLock":
+            # locking sessions is the desktop's job; the request is recorded where admins look
+            log.warning("remote lock requested by an administrator")
+        else:
+            log.info("device action %s received", name)
 
     def _apply(self, profiles: list[dict[str, Any]]) -> None:
         for profile in profiles:

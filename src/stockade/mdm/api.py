@@ -22,7 +22,9 @@ from stockade.http.auth import bearer, device, public, require, services
 from stockade.http.schema import Body, collection
 from stockade.mdm.catalog import POLICY_TYPES, SETTINGS, Kind
 from stockade.mdm.model import (
+    ALL_DEVICES,
     ALL_LICENSED_USERS,
+    EXCLUDE,
     OPERATING_SYSTEMS,
     AppProtectionPolicy,
     CompliancePolicy,
@@ -105,7 +107,8 @@ def managed_device_json(d: ManagedDevice) -> dict[str, Any]:
             "realTimeProtectionEnabled": d.facts.get("realTimeProtectionEnabled"),
             "signatureUpdateOverdue": d.facts.get("signatureUpdateOverdue"),
         },
-        "deviceFacts": d.facts,
+        # the software list has its own resource (detectedApps): lists stay light
+        "deviceFacts": {k: v for k, v in d.facts.items() if k != "installedApps"},
     }
 
 
@@ -197,13 +200,44 @@ def configuration_json(c: DeviceConfiguration) -> dict[str, Any]:
 
 
 def _assignments(target_id: str, group_ids: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": f"{target_id}_{g}",
-            "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": g},
+    return [{"id": f"{target_id}_{g}", "target": target_json(g)} for g in group_ids]
+
+
+def target_json(stored: str) -> dict[str, Any]:
+    if stored == ALL_LICENSED_USERS:
+        return {"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"}
+    if stored == ALL_DEVICES:
+        return {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}
+    if stored.startswith(EXCLUDE):
+        return {
+            "@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget",
+            "groupId": stored[1:],
         }
-        for g in group_ids
-    ]
+    return {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": stored}
+
+
+def stored_targets(assignments: list[Any], *, all_devices: bool = True) -> list[str]:
+    """Graph assignment targets to stored ones; 422 naming the assignment otherwise."""
+    out = []
+    for i, a in enumerate(assignments):
+        kind = a.target.odata_type.rsplit(".", 1)[-1]
+        if kind == "allLicensedUsersAssignmentTarget":
+            out.append(ALL_LICENSED_USERS)
+        elif kind == "allDevicesAssignmentTarget" and all_devices:
+            out.append(ALL_DEVICES)
+        elif kind in ("groupAssignmentTarget", "exclusionGroupAssignmentTarget") and (
+            a.target.group_id
+        ):
+            prefix = EXCLUDE if kind.startswith("exclusion") else ""
+            out.append(prefix + a.target.group_id)
+        else:
+            raise InvalidInput(
+                "a target is a groupAssignmentTarget or exclusionGroupAssignmentTarget with a "
+                "groupId, allLicensedUsersAssignmentTarget"
+                + (" or allDevicesAssignmentTarget" if all_devices else ""),
+                field=f"assignments[{i}].target",
+            )
+    return out
 
 
 class NewEnrollmentToken(Body):
@@ -305,7 +339,14 @@ class SettingsPatch(Body):
 
 class AssignmentTarget(Body):
     odata_type: str = Field("#microsoft.graph.groupAssignmentTarget", alias="@odata.type")
-    group_id: str = Field(alias="groupId")
+    group_id: str | None = Field(None, alias="groupId")
+    # read-only or filter fields that exports carry
+    device_and_app_management_assignment_filter_id: str | None = Field(
+        None, alias="deviceAndAppManagementAssignmentFilterId"
+    )
+    device_and_app_management_assignment_filter_type: str | None = Field(
+        None, alias="deviceAndAppManagementAssignmentFilterType"
+    )
 
 
 class Assignment(Body):
@@ -602,6 +643,29 @@ def get_managed_device(
     }
 
 
+@router.get("/deviceManagement/managedDevices/{device_id}/detectedApps")
+def detected_apps(
+    device_id: str,
+    p: AdminPrincipal = require(Permission.MDM_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Graph `detectedApp`: the software the device (its agent) reported."""
+    apps = s.mdm.get_device(p.tenant_id, device_id).facts.get("installedApps") or []
+    return collection(
+        [
+            {
+                "id": f"{a['displayName']}:{a.get('version', '')}",
+                "displayName": a["displayName"],
+                "version": a.get("version", ""),
+                "publisher": a.get("publisher", ""),
+                "deviceCount": 1,
+            }
+            for a in apps
+        ],
+        **{"@odata.count": len(apps)},
+    )
+
+
 @router.get("/deviceManagement/managedDevices/{device_id}/deviceCompliancePolicyStates")
 def device_compliance_states(
     device_id: str,
@@ -710,7 +774,7 @@ def assign_policy(
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     s.mdm.get_policy(p.tenant_id, policy_id)
-    s.mdm.assign(p.tenant_id, policy_id, [a.target.group_id for a in body.assignments])
+    s.mdm.assign(p.tenant_id, policy_id, stored_targets(body.assignments))
     return collection(policy_json(s.mdm.get_policy(p.tenant_id, policy_id))["assignments"])
 
 
@@ -810,7 +874,7 @@ def assign_configuration(
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     s.mdm.get_configuration(p.tenant_id, config_id)
-    s.mdm.assign(p.tenant_id, config_id, [a.target.group_id for a in body.assignments])
+    s.mdm.assign(p.tenant_id, config_id, stored_targets(body.assignments))
     return collection(
         configuration_json(s.mdm.get_configuration(p.tenant_id, config_id))["assignments"]
     )
@@ -975,35 +1039,11 @@ def app_policy_json(x: AppProtectionPolicy) -> dict[str, Any]:
             for app in x.apps
         ],
         "isAssigned": bool(x.targets),
-        "assignments": [
-            {
-                "id": f"{x.id}_{t}",
-                "target": (
-                    {"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"}
-                    if t == ALL_LICENSED_USERS
-                    else {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": t}
-                ),
-            }
-            for t in x.targets
-        ],
+        "assignments": _assignments(x.id, x.targets),
         "unsupportedSettings": [
             {"setting": k, "value": v, "state": "notEvaluated"} for k, v in x.unsupported.items()
         ],
     }
-
-
-class AppAssignmentTarget(Body):
-    odata_type: str = Field("#microsoft.graph.groupAssignmentTarget", alias="@odata.type")
-    group_id: str | None = Field(None, alias="groupId")
-
-
-class AppAssignment(Body):
-    id: str | None = None
-    target: AppAssignmentTarget
-
-
-class AppAssignRequest(Body):
-    assignments: list[AppAssignment]
 
 
 class TargetAppsRequest(Body):
@@ -1069,22 +1109,12 @@ def delete_app_policy(
 @router.post(APP_POLICIES + "/{policy_id}/assign")
 def assign_app_policy(
     policy_id: str,
-    body: AppAssignRequest,
+    body: AssignRequest,
     p: AdminPrincipal = require(Permission.MDM_POLICY_WRITE),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    targets = []
-    for i, a in enumerate(body.assignments):
-        if a.target.odata_type.endswith("allLicensedUsersAssignmentTarget"):
-            targets.append(ALL_LICENSED_USERS)
-        elif a.target.group_id and a.target.odata_type.endswith(".groupAssignmentTarget"):
-            targets.append(a.target.group_id)
-        else:
-            raise InvalidInput(
-                "targets are groupAssignmentTarget (with groupId) or "
-                "allLicensedUsersAssignmentTarget",
-                field=f"assignments[{i}].target",
-            )
+    # app protection follows users: "all devices" does not apply to it
+    targets = stored_targets(body.assignments, all_devices=False)
     s.mdm.assign_app_policy(p.tenant_id, policy_id, targets)
     return collection(app_policy_json(s.mdm.get_app_policy(p.tenant_id, policy_id))["assignments"])
 

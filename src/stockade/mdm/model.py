@@ -131,6 +131,18 @@ APP_PROTECTION_TYPES: dict[str, Platform] = {
     "#microsoft.graph.iosManagedAppProtection": Platform.IOS,
 }
 ALL_LICENSED_USERS = "allLicensedUsers"
+ALL_DEVICES = "allDevices"
+EXCLUDE = "!"
+"""Assignment targets are stored as group ids, the two "all" words above, or `!<group id>` for
+Graph's `exclusionGroupAssignmentTarget`."""
+
+
+def assigned(targets: tuple[str, ...] | list[str], groups: set[str]) -> bool:
+    """Whether something with these assignment targets applies to a member of `groups`:
+    an included group (or all users / all devices) and no excluded one, as in Intune."""
+    if any(t.startswith(EXCLUDE) and t[1:] in groups for t in targets):
+        return False
+    return any(t in (ALL_LICENSED_USERS, ALL_DEVICES) or t in groups for t in targets)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ from stockade.mdm.cadence import next_check_in_seconds
 from stockade.mdm.catalog import ParsedPolicy, parse_policy, unsupported_problems
 from stockade.mdm.compliance import DEFAULT_POLICY_ID, evaluate_compliance
 from stockade.mdm.model import (
+    ALL_DEVICES,
     ALL_LICENSED_USERS,
     APP_PROTECTION_TYPES,
+    EXCLUDE,
     ONBOARDING_PROFILE_TYPE,
     OPERATING_SYSTEMS,
     PROFILE_PLATFORMS,
@@ -52,6 +54,7 @@ from stockade.mdm.model import (
     ScheduledAction,
     SettingState,
     TenantSettings,
+    assigned,
 )
 from stockade.mdm.notify import notification
 from stockade.mdm.partner_store import PartnerStore
@@ -252,6 +255,20 @@ class MdmService:
         if facts:
             # a check-in reports what it knows; facts it leaves out keep their last value
             values["facts"] = {**device.facts, **facts}
+        # everything is checked before anything changes: a refused check-in delivers nothing
+        groups = self._groups(tenant_id, device)
+        with self.db.read() as conn:
+            assigned = {
+                c.id: c
+                for c in MdmStore(conn, tenant_id).list_configurations(groups)
+                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(DevicePlatform))
+            }
+        for i, (config_id, _, _) in enumerate(profile_statuses or ()):
+            if config_id not in assigned:
+                raise InvalidInput(
+                    f"profile {config_id} is not assigned to this device",
+                    field=f"profileStatuses[{i}].id",
+                )
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             commands = s.commands(device.id, pending_only=True)
@@ -261,24 +278,13 @@ class MdmService:
                 values["management_state"] = final
             s.update_device(device.id, **values)
         device = self.reevaluate(tenant_id, device.id)
-        groups = self._groups(tenant_id, device)
         now = values["last_sync_at"]
+        profiles = list(assigned.values())
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
-            profiles = [
-                c
-                for c in s.list_configurations(groups)
-                if device.platform in PROFILE_PLATFORMS.get(c.odata_type, frozenset(DevicePlatform))
-            ]
-            by_id = {c.id: c for c in profiles}
             known = s.deployment(device.id)
-            for i, (config_id, status, detail) in enumerate(profile_statuses or ()):
-                if config_id not in by_id:
-                    raise InvalidInput(
-                        f"profile {config_id} is not assigned to this device",
-                        field=f"profileStatuses[{i}].id",
-                    )
-                config = by_id[config_id]
+            for config_id, status, detail in profile_statuses or ():
+                config = assigned[config_id]
                 s.set_deployment(config_id, device.id, status, detail, config.modified_at, now)
                 known[config_id] = (status, detail, config.modified_at, now)
             for config in profiles:
@@ -303,7 +309,7 @@ class MdmService:
         applies = PROFILE_PLATFORMS.get(config.odata_type, frozenset(DevicePlatform))
         out = []
         for device in self.list_devices(tenant_id):
-            if not set(config.group_ids) & self._groups(tenant_id, device):
+            if not assigned(config.group_ids, self._groups(tenant_id, device)):
                 continue
             if device.platform not in applies:
                 out.append((device, DeploymentStatus.NOT_APPLICABLE, None, None))
@@ -742,9 +748,12 @@ class MdmService:
         return policy
 
     def assign(self, tenant_id: str, target_id: str, group_ids: list[str]) -> None:
-        """Replace the groups a compliance policy or configuration is assigned to."""
+        """Replace the assignment targets of a compliance policy or configuration: group ids,
+        `!<group id>` to exclude a group, `allLicensedUsers` or `allDevices`."""
         for group_id in group_ids:
-            self.directory.get_group(tenant_id, group_id)  # NotFound for a foreign group
+            if group_id not in (ALL_LICENSED_USERS, ALL_DEVICES):
+                # NotFound for a foreign group
+                self.directory.get_group(tenant_id, group_id.removeprefix(EXCLUDE))
         with self.db.begin() as conn:
             s = MdmStore(conn, tenant_id)
             if s.get_policy(target_id) is None and s.get_configuration(target_id) is None:
@@ -944,7 +953,7 @@ class MdmService:
         self.get_app_policy(tenant_id, policy_id)
         for target in targets:
             if target != ALL_LICENSED_USERS:
-                self.directory.get_group(tenant_id, target)
+                self.directory.get_group(tenant_id, target.removeprefix(EXCLUDE))
         with self.db.begin() as conn:
             MdmStore(conn, tenant_id).set_assignments(policy_id, targets)
 
@@ -1015,7 +1024,7 @@ class MdmService:
             policies = [
                 p
                 for p in s.app_policies()
-                if p.platform is platform and app_id in p.apps and set(p.targets) & groups
+                if p.platform is platform and app_id in p.apps and assigned(p.targets, groups)
             ]
         level = ThreatLevel(user_level[0]) if user_level else None
         source = "the user's device"

@@ -46,6 +46,7 @@ from stockade.mdm.model import (
     SettingState,
     TenantSettings,
 )
+from stockade.mdm.model import assigned as applies_to
 from stockade.storage.database import TenantStore
 from stockade.storage.types import Json, UtcDateTime, metadata
 
@@ -254,7 +255,8 @@ assignments = Table(
     metadata,
     Column("tenant_id", String(36), nullable=False, primary_key=True),
     Column("target_id", String(36), primary_key=True),  # a policy or a configuration
-    Column("group_id", String(36), primary_key=True),
+    # a group id, `!<group id>` (excluded), `allLicensedUsers` or `allDevices`
+    Column("group_id", String(40), primary_key=True),
 )
 
 
@@ -569,7 +571,7 @@ class MdmStore(TenantStore):
         out = []
         for r in self.conn.execute(q.order_by(compliance_policies.c.created_at)).mappings():
             groups = tuple(assigned.get(r["id"], ()))
-            if group_ids is not None and not set(groups) & group_ids:
+            if group_ids is not None and not applies_to(groups, group_ids):
                 continue
             out.append(_policy(r, groups))
         return out
@@ -607,7 +609,7 @@ class MdmStore(TenantStore):
         out = []
         for r in self.conn.execute(q.order_by(device_configurations.c.created_at)).mappings():
             groups = tuple(assigned.get(r["id"], ()))
-            if group_ids is not None and not set(groups) & group_ids:
+            if group_ids is not None and not applies_to(groups, group_ids):
                 continue
             out.append(
                 DeviceConfiguration(

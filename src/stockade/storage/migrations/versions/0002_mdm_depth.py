@@ -2,7 +2,7 @@
 
 Revision ID: 0002_mdm_depth
 Revises: 0001
-Create Date: 2026-11-26 22:08:59.789280
+Create Date: 2026-11-26 22:31:41.743817
 """
 
 from __future__ import annotations
@@ -201,6 +201,14 @@ def upgrade() -> None:
             "tenant_id", "user_id", "platform", name=op.f("pk_mdm_user_threat_levels")
         ),
     )
+    with op.batch_alter_table("mdm_assignments", schema=None) as batch_op:
+        batch_op.alter_column(
+            "group_id",
+            existing_type=sa.VARCHAR(length=36),
+            type_=sa.String(length=40),
+            existing_nullable=False,
+        )
+
     with op.batch_alter_table("mdm_compliance_policies", schema=None) as batch_op:
         batch_op.add_column(sa.Column("settings", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("unsupported", sa.JSON(), nullable=True))
@@ -226,6 +234,14 @@ def downgrade() -> None:
         batch_op.drop_column("scheduled_actions")
         batch_op.drop_column("unsupported")
         batch_op.drop_column("settings")
+
+    with op.batch_alter_table("mdm_assignments", schema=None) as batch_op:
+        batch_op.alter_column(
+            "group_id",
+            existing_type=sa.String(length=40),
+            type_=sa.VARCHAR(length=36),
+            existing_nullable=False,
+        )
 
     op.drop_table("mdm_user_threat_levels")
     op.drop_table("mdm_tenant_settings")
