@@ -137,3 +137,24 @@ def test_check_in_delivers_onboarding_profile_only_to_assigned_groups(
     blob = member["profiles"][0]["advancedThreatProtectionOnboardingBlob"]
     assert blob["onboardUrl"].endswith("/api/mtd/onboard")
     assert blob["onboardingCredential"].startswith("sob_")
+
+
+def test_joining_a_group_applies_its_policies_at_once(make_tenant, client: TestClient) -> None:
+    ctx, tenant, _ = _world(make_tenant, client, devices=1)
+    newcomer = ctx.client.post(
+        "/api/users", json={"userPrincipalName": "newcomer@contoso.example"}
+    ).json()
+    device = SimulatedDevice(client, "WIN-NEW", "windows", "11", newcomer["userPrincipalName"])
+    device.enroll(tenant.enrollment_token)
+    path = f"/api/deviceManagement/managedDevices/{device.managed_device_id}"
+    ctx.client.patch(
+        f"/api/deviceManagement/mobileThreatDefenseConnectors/{tenant.connector_id}",
+        json={"windowsDeviceBlockedOnMissingPartnerData": True},
+    )
+    assert ctx.client.get(path).json()["complianceState"] == "compliant"  # no policy applies
+    r = ctx.client.post(
+        f"/api/groups/{tenant.group_id}/members/$ref", json={"@odata.id": newcomer["id"]}
+    )
+    assert r.status_code == 204
+    state = ctx.client.get(path).json()
+    assert state["complianceState"] == "noncompliant"  # its sensor has not reported yet

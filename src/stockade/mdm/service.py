@@ -10,7 +10,7 @@ from typing import Any
 from stockade.bus.base import Bus
 from stockade.core.clock import Clock
 from stockade.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
-from stockade.core.events import DeviceComplianceChanged
+from stockade.core.events import DeviceComplianceChanged, DirectoryChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
 from stockade.core.model import Platform, ThreatLevel
 from stockade.directory.service import DirectoryService
@@ -125,6 +125,16 @@ class MdmService:
         self.directory = directory
         self.public_url = public_url
         self.mailer = mailer
+        bus.subscribe(DirectoryChanged, self.on_directory_changed)
+
+    def on_directory_changed(self, event: DirectoryChanged) -> None:
+        """A membership change can assign or unassign policies: re-evaluate the devices of
+        that user (or that device) at once instead of waiting for the scheduler's sweep."""
+        if event.change != "membership":
+            return
+        for device in self.list_devices(event.tenant_id):
+            if event.object_id in (device.user_id, device.azure_ad_device_id):
+                self.reevaluate(event.tenant_id, device.id)
 
     # enrollment tokens
     def create_enrollment_token(

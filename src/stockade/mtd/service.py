@@ -25,7 +25,7 @@ from stockade.telemetry.ndjson import LineProblem, event_time, parse_batch
 
 ONBOARDING_PREFIX = "sob"
 SENSOR_PREFIX = "sst"
-OS_PLATFORMS = ("Windows10", "Windows11", "Android", "iOS")
+OS_PLATFORMS = ("Windows10", "Windows11", "Android", "iOS", "Linux")
 
 
 @dataclass(frozen=True)
