@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -26,7 +27,7 @@ class Settings(BaseSettings):
 
     forward_auth_user_header: str = "X-Forwarded-User"
     """Header carrying the signed-in user (UPN or id), set by the auth proxy in front."""
-    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
     )
     """Only requests from these addresses may assert identity through headers."""
