@@ -66,7 +66,8 @@ def hunt(paths: list[Path], workers: int, data_dir: Path) -> dict[str, float]:
         "start = time.perf_counter()\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "print(time.perf_counter() - start)\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)\n"
         "sys.stderr.write(done.stderr)\n"
         "sys.exit(done.returncode)\n"
     )
@@ -82,7 +83,7 @@ def hunt(paths: list[Path], workers: int, data_dir: Path) -> dict[str, float]:
     )
     if done.returncode != 0:
         raise SystemExit(f"hunt failed:\n{done.stderr}")
-    wall, peak_kib = done.stdout.split()
+    wall, peak_kib, cpu = done.stdout.split()
     summary = SUMMARY.search(done.stderr)
     if summary is None:
         raise SystemExit(f"no summary in:\n{done.stderr}")
@@ -92,6 +93,7 @@ def hunt(paths: list[Path], workers: int, data_dir: Path) -> dict[str, float]:
         "matches": float(summary.group(5).replace(",", "")),
         "wall_seconds": float(wall),
         "peak_rss_mb": int(peak_kib) / 1024,
+        "cpu_seconds": float(cpu),
     }
 
 
@@ -177,7 +179,9 @@ def main() -> None:
             f"{result['events'] / result['hunt_seconds']:,.0f} events/s hunting "
             f"({result['hunt_seconds']:.1f} s), {result['events'] / result['wall_seconds']:,.0f} "
             f"events/s end to end with rule loading ({result['wall_seconds']:.1f} s), "
-            f"{result['matches']:,.0f} matches, peak RSS {result['peak_rss_mb']:.0f} MB"
+            f"{result['matches']:,.0f} matches, peak RSS {result['peak_rss_mb']:.0f} MB, "
+            f"{result['events'] / result['cpu_seconds']:,.0f} events per CPU second "
+            f"(rule loading included; the machine is shared, see docs/detection.md)"
         )
     result = latency(paths, data_dir, args.latency_events)
     print(

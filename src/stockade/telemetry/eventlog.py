@@ -32,6 +32,10 @@ _SYSTEM_SCALARS = ("Channel", "Computer", "EventRecordID", "Level", "Task", "Key
 
 def is_record(value: object) -> bool:
     """Does the JSON value look like an event log record (``{"Event": {"System": ...}}``)?"""
+    if type(value) is dict:
+        event = value.get("Event")
+        if type(event) is dict:
+            return type(event.get("System")) is dict or isinstance(event.get("System"), Mapping)
     if not isinstance(value, Mapping):
         return False
     event = value.get("Event")
@@ -52,7 +56,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Scalar]:
     elif data is not None:
         flat["Data"] = _joined(data)
     user_data = event.get("UserData")
-    if isinstance(user_data, Mapping):
+    if user_data is not None and isinstance(user_data, Mapping):
         _leaves(user_data, flat)
     # System last: its fields must win over data fields of the same name (EventID, Channel).
     _system(event["System"], flat)
@@ -69,14 +73,17 @@ def _plain(data: dict[str, Any]) -> bool:
 
 def _system(system: Mapping[str, Any], flat: dict[str, Scalar]) -> None:
     event_id = system.get("EventID")
-    if isinstance(event_id, Mapping):  # {"#attributes": {"Qualifiers": ...}, "#text": 4688}
+    if type(event_id) is not int and isinstance(event_id, Mapping):
+        # {"#attributes": {"Qualifiers": ...}, "#text": 4688}
         event_id = event_id.get("#text")
     if isinstance(event_id, str) and event_id.strip().isdigit():
         event_id = int(event_id)
     flat["EventID"] = _scalar(event_id)
     for name in _SYSTEM_SCALARS:
         if name in system:
-            value = _scalar(system[name])
+            value = system[name]
+            if type(value) is not str and type(value) is not int:
+                value = _scalar(value)
             # Writers that emit plain text give numbers as text; Windows' own are numbers.
             if name in _SYSTEM_NUMBERS and isinstance(value, str) and value.isdigit():
                 value = int(value)
@@ -129,6 +136,9 @@ def _leaves(node: Mapping[str, Any], flat: dict[str, Scalar]) -> None:
 
 
 def _attributes(node: object) -> Mapping[str, Any]:
+    if type(node) is dict:  # what JSON decoding gives; the ABC check below costs ten times more
+        attributes = node.get("#attributes")
+        return attributes if type(attributes) is dict else {}
     if isinstance(node, Mapping):
         attributes = node.get("#attributes")
         if isinstance(attributes, Mapping):
@@ -137,7 +147,10 @@ def _attributes(node: object) -> Mapping[str, Any]:
 
 
 def _scalar(value: object) -> Scalar:
-    if value is None or isinstance(value, str | int | float | bool):
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value  # type: ignore[return-value]
+    if isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, list):
         return _joined(value)
