@@ -356,3 +356,45 @@ def test_assignments_take_all_devices_and_exclusion_groups(mdm: MdmTenant) -> No
         },
     )
     assert r.status_code == 422 and r.json()["field"] == "assignments[0].target"
+
+
+def test_policies_asking_different_values_are_in_conflict(make_tenant, client) -> None:  # type: ignore[no-untyped-def]
+    from stockade.sim.device import SimulatedDevice
+    from stockade.sim.fleet import bring_up, provision
+
+    ctx = make_tenant()
+    tenant = provision(ctx.client, ctx.name, users=1)
+    device = SimulatedDevice(client, "WIN-K", "windows", "11", tenant.users[0], "azureADJoined")
+    bring_up(device, tenant.enrollment_token)
+    stricter = ctx.client.post(
+        "/api/deviceManagement/deviceCompliancePolicies",
+        json={
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "displayName": "stricter",
+            "deviceThreatProtectionEnabled": True,
+            "deviceThreatProtectionRequiredSecurityLevel": "low",
+            "scheduledActionsForRule": [
+                {
+                    "ruleName": "PasswordRequired",
+                    "scheduledActionConfigurations": [
+                        {"actionType": "block", "gracePeriodHours": 0}
+                    ],
+                }
+            ],
+        },
+    )
+    assert stricter.status_code == 201, stricter.text
+    ctx.client.post(
+        f"/api/deviceManagement/deviceCompliancePolicies/{stricter.json()['id']}/assign",
+        json={"assignments": [{"target": {"groupId": tenant.group_id}}]},
+    )
+    d = ctx.client.get(f"/api/deviceManagement/managedDevices/{device.managed_device_id}").json()
+    assert d["complianceState"] == "conflict"
+    states = {
+        (p["displayName"], s["setting"]): s["state"]
+        for p in d["deviceCompliancePolicyStates"]
+        for s in p["settingStates"]
+    }
+    assert states[("stricter", "deviceThreatProtectionRequiredSecurityLevel")] == "conflict"
+    denied = device.open_app(tenant.name, "payroll")
+    assert denied.status_code == 403 and "different values" in denied.json()["detail"]
