@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,8 +121,7 @@ class Agent:
                 "compliance notice (%s): %s", payload.get("policyName"), payload.get("message")
             )
         elif name == "remoteLock":
-            # locking sessions is the desktop's job; the request is recorded where admins look
-            log.warning("remote lock requested by an administrator")
+            lock_sessions()
         else:
             log.info("device action %s received", name)
 
@@ -241,3 +242,17 @@ class Agent:
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)
+
+
+def lock_sessions() -> bool:
+    """Lock every graphical and console session through logind; False where there is none."""
+    loginctl = shutil.which("loginctl")
+    if loginctl is None:
+        log.warning("remote lock requested, but this machine has no loginctl to lock sessions")
+        return False
+    done = subprocess.run([loginctl, "lock-sessions"], capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        log.warning("remote lock failed: %s", done.stderr.strip())
+        return False
+    log.warning("sessions locked at an administrator's request")
+    return True
