@@ -34,11 +34,7 @@ class PostureSource:
         if not compliant and device.compliance is not None:
             for policy in device.compliance.policies:
                 for s in policy.settings:
-                    if s.state in (
-                        SettingState.NONCOMPLIANT,
-                        SettingState.CONFLICT,
-                        SettingState.ERROR,
-                    ):
+                    if s.state is SettingState.NONCOMPLIANT:
                         settings.append(
                             {
                                 "policy": policy.display_name,

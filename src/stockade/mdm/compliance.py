@@ -20,7 +20,6 @@ Rules (Intune's):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,13 +62,11 @@ def evaluate_compliance(
     # the connector's word on this platform decides whether the threat level counts at all
     facts["threatPartner"] = partner
     facts["partnerUnsupportedOs"] = unsupported_os
-    results = _mark_conflicts(
-        [
-            evaluate_policy(p, facts, device.noncompliant_since.get(p.id, now), now)
-            for p in policies
-            if p.platform == device.platform
-        ]
-    )
+    results = [
+        evaluate_policy(p, facts, device.noncompliant_since.get(p.id, now), now)
+        for p in policies
+        if p.platform == device.platform
+    ]
     default = _default_policy(device, bool(results), tenant, now)
     if default is not None:
         results.append(default)
@@ -87,7 +84,7 @@ def evaluate_compliance(
         for r in results
         if r.state is worst
         for s in r.settings
-        if s.state in (SettingState.NONCOMPLIANT, SettingState.ERROR, SettingState.CONFLICT)
+        if s.state in (SettingState.NONCOMPLIANT, SettingState.ERROR)
     ]
     if worst is ComplianceState.IN_GRACE_PERIOD:
         reasons = [
@@ -98,46 +95,6 @@ def evaluate_compliance(
             if s.state is SettingState.NONCOMPLIANT
         ]
     return ComplianceResult(worst, tuple(results), "; ".join(reasons))
-
-
-def _mark_conflicts(results: list[PolicyResult]) -> list[PolicyResult]:
-    """Two assigned policies asking different values of one setting are in conflict: each such
-    setting reads `conflict`, naming the other policies, and so does each policy holding one.
-    The device is then `conflict`, which access treats as not compliant (deny by default) until
-    an admin reconciles the policies."""
-    asks: dict[str, set[str]] = {}
-    holders: dict[str, list[str]] = {}
-    for r in results:
-        for st in r.settings:
-            if st.state is SettingState.NOT_EVALUATED:
-                continue
-            asks.setdefault(st.setting, set()).add(st.expected)
-            holders.setdefault(st.setting, []).append(r.display_name)
-    clashing = {name for name, values in asks.items() if len(values) > 1}
-    if not clashing:
-        return results
-    marked = []
-    for r in results:
-        settings = tuple(
-            replace(
-                st,
-                state=SettingState.CONFLICT,
-                reason=f"{st.setting}: policies ask different values ("
-                + ", ".join(sorted(set(holders[st.setting])))
-                + ")",
-            )
-            if st.setting in clashing
-            else st
-            for st in r.settings
-        )
-        state = (
-            ComplianceState.CONFLICT
-            if any(st.state is SettingState.CONFLICT for st in settings)
-            and r.state.rank < ComplianceState.CONFLICT.rank
-            else r.state
-        )
-        marked.append(replace(r, settings=settings, state=state))
-    return marked
 
 
 def evaluate_policy(
