@@ -34,7 +34,7 @@ class PostureSource:
         if not compliant and device.compliance is not None:
             for policy in device.compliance.policies:
                 for s in policy.settings:
-                    if s.state is SettingState.NONCOMPLIANT:
+                    if s.state in (SettingState.NONCOMPLIANT, SettingState.ERROR):
                         settings.append(
                             {
                                 "policy": policy.display_name,
