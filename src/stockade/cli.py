@@ -16,12 +16,14 @@ from rich.table import Table
 from stockade import __version__
 from stockade.directory.model import Role
 from stockade.settings import Settings
+from stockade.vulnerability.cli import app as vuln_app
 
 app = typer.Typer(help="Stockade: threat defense, device management and conditional access.")
 tenant_app = typer.Typer(help="Tenants (operator commands, run on the server).")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(db_app, name="db")
+app.add_typer(vuln_app, name="vuln")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

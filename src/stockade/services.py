@@ -8,16 +8,19 @@ from stockade.access.posture import PostureSource
 from stockade.access.service import AccessService
 from stockade.bus import InProcessBus
 from stockade.bus.base import Bus
+from stockade.connector.remediation import RemediationLink
 from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.load import builtin_rules
 from stockade.directory.service import DirectoryService
 from stockade.mdm.service import MdmService
+from stockade.mdm.tasks.service import SecurityTaskService
 from stockade.mtd.service import MtdService
 from stockade.settings import Settings
 from stockade.storage.database import Database
 from stockade.storage.migrate import upgrade
+from stockade.vulnerability.service import VulnerabilityService
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Services:
     mtd: MtdService
     access: AccessService
     connector: ConnectorService
+    vulnerability: VulnerabilityService
+    security_tasks: SecurityTaskService
+    remediation: RemediationLink
 
     @classmethod
     def build(
@@ -56,7 +62,23 @@ class Services:
         mdm = MdmService(db, bus, clock, directory, public_url)
         access = AccessService(db, bus, clock, directory, PostureSource(mdm, mtd))
         connector = ConnectorService(db, bus, clock, mtd, mdm, access)
-        return cls(settings, db, bus, clock, directory, mdm, mtd, access, connector)
+        vulnerability = VulnerabilityService(db, clock, directory, mtd)
+        security_tasks = SecurityTaskService(db, clock)
+        remediation = RemediationLink(vulnerability, security_tasks)
+        return cls(
+            settings,
+            db,
+            bus,
+            clock,
+            directory,
+            mdm,
+            mtd,
+            access,
+            connector,
+            vulnerability,
+            security_tasks,
+            remediation,
+        )
 
     def close(self) -> None:
         self.db.dispose()

@@ -23,6 +23,10 @@ class Permission(StrEnum):
     ACCESS_READ = "access:policy:read"
     ACCESS_WRITE = "access:policy:write"
     SIGNIN_READ = "access:signin:read"
+    VULN_READ = "vulnerability:software:read"
+    VULN_WRITE = "vulnerability:catalog:write"
+    REMEDIATION_WRITE = "vulnerability:remediation:write"
+    MDM_TASK_WRITE = "mdm:task:write"
 
 
 class Role(StrEnum):
@@ -42,12 +46,19 @@ _READ = {
     Permission.CONNECTOR_READ,
     Permission.ACCESS_READ,
     Permission.SIGNIN_READ,
+    Permission.VULN_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.GLOBAL_ADMINISTRATOR: frozenset(Permission),
     Role.SECURITY_ADMINISTRATOR: frozenset(
-        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE}
+        _READ
+        | {
+            Permission.MTD_ALERT_WRITE,
+            Permission.CONNECTOR_WRITE,
+            Permission.VULN_WRITE,
+            Permission.REMEDIATION_WRITE,
+        }
     ),
     Role.INTUNE_ADMINISTRATOR: frozenset(
         _READ
@@ -56,6 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MDM_POLICY_WRITE,
             Permission.CONNECTOR_WRITE,
             Permission.DIRECTORY_WRITE,
+            Permission.MDM_TASK_WRITE,
         }
     ),
     Role.CONDITIONAL_ACCESS_ADMINISTRATOR: frozenset(_READ | {Permission.ACCESS_WRITE}),

@@ -15,8 +15,10 @@ from stockade.directory.api import router as directory_router
 from stockade.http import problems
 from stockade.http.auth import public
 from stockade.mdm.api import router as mdm_router
+from stockade.mdm.tasks.api import router as security_tasks_router
 from stockade.mtd.api import router as mtd_router
 from stockade.services import Services
+from stockade.vulnerability.api import router as vulnerability_router
 
 health = APIRouter(tags=["health"])
 
@@ -50,6 +52,8 @@ def create_app(services: Services) -> FastAPI:
         mtd_router,
         connector_router,
         access_router,
+        vulnerability_router,
+        security_tasks_router,
     ):
         app.include_router(router)
     return app
