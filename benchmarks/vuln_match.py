@@ -15,6 +15,12 @@ device whose inventory changed (5 packages upgraded), warm (verdicts of unchange
 shared) and cold (no shared verdicts).
 
     .venv/bin/python benchmarks/vuln_match.py [--devices 10000] [--packages 300] [--records 250000]
+
+With `--service`, it also measures the whole use case on the embedded default (SQLite in a
+temporary directory): a catalog of `--service-records` records imported through
+`VulnerabilityService.import_catalog`, `--service-devices` devices reporting their inventory, then
+one device reporting 5 changed packages (`report_inventory`: diff stored, device re-matched,
+findings and exposure written).
 """
 
 from __future__ import annotations
@@ -279,7 +285,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=250_000)
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--service", action="store_true")
+    parser.add_argument("--service-only", action="store_true")
+    parser.add_argument("--service-records", type=int, default=25_000)
+    parser.add_argument("--service-devices", type=int, default=50)
     args = parser.parse_args()
+    if args.service_only:
+        service_rematch(args)
+        return
     rng = random.Random(args.seed)
     u = Universe(rng, args.products, args.products // 4)
 
@@ -343,6 +356,103 @@ def main() -> None:
         f"re-match one device with no shared verdicts (cold), 50 devices: "
         f"p50 {statistics.median(cold):.1f} ms, p95 {_p95(cold):.1f} ms"
     )
+    if args.service:
+        del fleet, index
+        service_rematch(args)
+
+
+def service_rematch(args: argparse.Namespace) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from stockade.services import Services
+    from stockade.settings import Settings
+
+    rng = random.Random(args.seed + 1)
+    u = Universe(rng, args.products, args.products // 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            data_dir=Path(tmp), database_url=f"sqlite:///{tmp}/bench.db", _env_file=None
+        )
+        services = Services.build(settings)
+        try:
+            tenant, _ = services.directory.create_tenant("bench")
+            nvd_count = args.service_records * 4 // 5
+            docs: list[tuple[str, Any]] = []
+            for start in range(0, nvd_count, 2000):
+                docs.append(("nvd.json", nvd_document(rng, u, start, min(2000, nvd_count - start))))
+            rest = args.service_records - nvd_count
+            for start in range(0, rest, 2000):
+                docs.append(("osv.json", osv_documents(rng, u, start, min(2000, rest - start))))
+            t0 = time.perf_counter()
+            report = services.vulnerability.import_catalog(tenant.id, docs)
+            t_import = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            services.vulnerability.index(tenant.id)
+            t_index = time.perf_counter() - t0
+            print(
+                f"service: imported {report.added} records in {t_import:.1f} s, "
+                f"index loaded from the database in {t_index:.1f} s"
+            )
+            fleet = build_fleet(rng, u, args.service_devices, args.packages)
+            devices = []
+            for n, (platform, items) in enumerate(fleet):
+                reg = services.directory.register_device(
+                    tenant.id,
+                    display_name=f"D{n}",
+                    operating_system="Windows",
+                    operating_system_version="10.0.22631",
+                    trust_type="AzureAd",
+                    owner_id=None,
+                )
+                raw = [_raw(i) for i in items]
+                distro = platform.distro
+                services.vulnerability.report_inventory(
+                    tenant.id,
+                    reg.id,
+                    raw,
+                    os_platform=_os(platform),
+                    os_version=platform.cpes[0][2] if platform.cpes else "",
+                    distro=distro,
+                )
+                devices.append((reg.id, platform, raw))
+            timings = []
+            for device_id, platform, raw in devices:
+                changed = list(raw)
+                for i in rng.sample(range(len(changed)), 5):
+                    old = changed[i]
+                    changed[i] = SoftwareItem(old.name, _bump(old.version), old.source, old.vendor)
+                t0 = time.perf_counter()
+                diff = services.vulnerability.report_inventory(
+                    tenant.id,
+                    device_id,
+                    changed,
+                    os_platform=_os(platform),
+                    os_version=platform.cpes[0][2] if platform.cpes else "",
+                    distro=platform.distro,
+                )
+                timings.append((time.perf_counter() - t0) * 1000)
+                assert len(diff.changes) == 5
+            print(
+                f"service: report_inventory with 5 changed packages (diff, re-match, findings "
+                f"written), {len(timings)} devices: p50 {statistics.median(timings):.1f} ms, "
+                f"p95 {_p95(timings):.1f} ms"
+            )
+        finally:
+            services.close()
+
+
+def _raw(item: SoftwareItem) -> SoftwareItem:
+    """The item as a device reports it (names before normalisation)."""
+    if item.source is SoftwareSource.WINDOWS_UNINSTALL:
+        return SoftwareItem(item.cpe_product, item.version, item.source, item.cpe_vendor)
+    return SoftwareItem(item.name, item.version, item.source)
+
+
+def _os(platform: Platform) -> str:
+    if platform.family == "windows":
+        return "Windows11" if platform.cpes[0][1] == "windows_11" else "Windows10"
+    return "Linux"
 
 
 def _bump(version: str) -> str:
