@@ -78,7 +78,7 @@ def tenant_create(
 
     services = Services.build(Settings())
     try:
-        tenant, issued = services.directory.create_tenant(name)
+        tenant, issued = services.directory.create_tenant(name, token_name=token_name)
     except StockadeError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(2) from None
@@ -96,6 +96,36 @@ def tenant_list() -> None:
     for t in services.directory.list_tenants():
         table.add_row(t.name, t.id, t.created_at.isoformat(timespec="seconds"))
     console.print(table)
+
+
+@app.command("proxy-config")
+def proxy_config(
+    proxy: Annotated[str, typer.Argument(help="nginx, traefik, caddy or envoy")],
+    tenant: Annotated[str, typer.Option(help="Tenant name or id")],
+    app_id: Annotated[str, typer.Option("--app", help="Application id the policies name")],
+    upstream: Annotated[str, typer.Option(help="The protected app, e.g. http://127.0.0.1:9000")],
+    stockade_url: Annotated[str, typer.Option("--stockade", help="Stockade's URL")] = (
+        "http://127.0.0.1:8080"
+    ),
+    listen: Annotated[str, typer.Option(help="Where the proxy listens")] = "127.0.0.1:8443",
+    tls_cert: Annotated[str, typer.Option(help="nginx: server certificate (enables TLS)")] = "",
+    tls_key: Annotated[str, typer.Option(help="nginx: server key")] = "",
+    client_ca: Annotated[
+        str, typer.Option(help="nginx: the tenant's device CA, to verify device certificates")
+    ] = "",
+) -> None:
+    """Print a ready configuration putting Stockade's forward auth in front of an app."""
+    from stockade.access.proxies import RENDERERS, ProxySite
+
+    render = RENDERERS.get(proxy)
+    if render is None:
+        err.print(f"[red]error:[/red] unknown proxy {proxy!r}; one of {', '.join(RENDERERS)}")
+        raise typer.Exit(2)
+    settings = Settings()
+    site = ProxySite(
+        tenant, app_id, upstream, stockade_url, listen, settings.forward_auth_user_header
+    )
+    typer.echo(render(site), nl=False)
 
 
 @app.command()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from stockade.access.identity import JwtVerifier
 from stockade.access.posture import PostureSource
 from stockade.access.service import AccessService
 from stockade.bus import InProcessBus
@@ -14,6 +15,7 @@ from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.load import builtin_rules
 from stockade.directory.service import DirectoryService
+from stockade.mdm.mail import SmtpMailer
 from stockade.mdm.service import MdmService
 from stockade.mdm.tasks.service import SecurityTaskService
 from stockade.mtd.service import MtdService
@@ -37,6 +39,9 @@ class Services:
     vulnerability: VulnerabilityService
     security_tasks: SecurityTaskService
     remediation: RemediationLink
+    jwt: JwtVerifier | None = None
+    tenant_ids: dict[str, str] = field(default_factory=dict)
+    """Tenant name or id -> id, for forward auth (tenants are never renamed)."""
 
     @classmethod
     def build(
@@ -48,7 +53,7 @@ class Services:
         bus = InProcessBus()
         clock = clock or SystemClock()
         public_url = settings.effective_public_url
-        directory = DirectoryService(db, clock)
+        directory = DirectoryService(db, clock, bus)
         rules = builtin_rules()
         mtd = MtdService(
             db,
@@ -59,9 +64,41 @@ class Services:
             public_url,
             max_batch_events=settings.max_batch_events,
         )
-        mdm = MdmService(db, bus, clock, directory, public_url)
-        access = AccessService(db, bus, clock, directory, PostureSource(mdm, mtd))
-        connector = ConnectorService(db, bus, clock, mtd, mdm, access)
+        mailer = (
+            SmtpMailer(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_sender,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+            )
+            if settings.smtp_host
+            else None
+        )
+        mdm = MdmService(db, bus, clock, directory, public_url, mailer=mailer)
+        access = AccessService(
+            db,
+            bus,
+            clock,
+            directory,
+            PostureSource(mdm, mtd),
+            signin_retention_days=settings.signin_retention_days,
+        )
+        connector = ConnectorService(db, bus, clock, mtd, mdm, access, directory)
+        # the classic rule asks whichever deployment holds the directory (a late-bound hook:
+        # threat defense cannot import the connector that joins it to device management)
+        mtd.registration = connector.device_registered
+        verifier = (
+            JwtVerifier(
+                settings.jwt_jwks_url,
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwt_user_claim,
+            )
+            if settings.jwt_jwks_url
+            else None
+        )
         vulnerability = VulnerabilityService(db, clock, directory, mtd)
         security_tasks = SecurityTaskService(db, clock)
         remediation = RemediationLink(vulnerability, security_tasks)
@@ -78,6 +115,7 @@ class Services:
             vulnerability,
             security_tasks,
             remediation,
+            verifier,
         )
 
     def close(self) -> None:

@@ -31,6 +31,31 @@ class Settings(BaseSettings):
     )
     """Only requests from these addresses may assert identity through headers."""
 
+    forward_auth_mfa_header: str = "X-Stockade-MFA"
+    """Set to `true` by a trusted auth proxy when the user performed multi-factor auth."""
+    jwt_jwks_url: str = ""
+    """When set, forward auth and the decision API also accept a bearer JWT verified with
+    these keys; the user comes from `jwt_user_claim`, MFA from `amr` containing `mfa`."""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_user_claim: str = "preferred_username"
+    signin_retention_days: int = Field(30, ge=1, le=3650)
+
+    partner_heartbeat_seconds: float = Field(60.0, gt=0)
+    """How often threat defense tells a linked device management deployment it is alive."""
+    partner_sync_hours: float = Field(24.0, gt=0)
+    """How often every machine's level is pushed again, repairing anything missed."""
+
+    smtp_host: str = ""
+    """SMTP server for noncompliance e-mail; empty means e-mail actions are recorded, not sent."""
+    smtp_port: int = 25
+    smtp_sender: str = "stockade@localhost"
+    smtp_username: str = ""
+    smtp_password: str = Field("", repr=False)
+    smtp_starttls: bool = False
+    mdm_scheduler_seconds: float = 30.0
+    """How often due compliance actions fire; 0 turns the loop off (tests drive it)."""
+
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 

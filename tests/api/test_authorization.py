@@ -66,7 +66,8 @@ def test_admin_routes_refuse_missing_wrong_and_underprivileged_tokens(
             checked += 1
     assert checked > 30
     # a revoked token stops working at once
-    token_id = ctx.client.get("/api/apiTokens").json()["value"][-1]["id"]
+    tokens = ctx.client.get("/api/apiTokens").json()["value"]
+    token_id = next(t["id"] for t in tokens if t["name"] == Role.GLOBAL_READER.value)
     assert ctx.client.delete(f"/api/apiTokens/{token_id}").status_code == 204
     r = plain.get("/api/users", headers={"Authorization": f"Bearer {issued[Role.GLOBAL_READER]}"})
     assert r.status_code == 401
@@ -79,7 +80,18 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
     bring_up(device, tenant.enrollment_token)
     device.send(attack_steps(device.name, datetime.now(UTC))[0].events)
     get = ctx.client.get
+    user_id = get("/api/users").json()["value"][0]["id"]
+    role = ctx.client.post(
+        "/api/roleManagement/directory/roleAssignments",
+        json={"principalId": user_id, "roleDefinitionId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"},
+    ).json()
+    location = ctx.client.post(
+        "/api/identity/conditionalAccess/namedLocations",
+        json={"displayName": "HQ", "ipRanges": [{"cidrAddress": "192.0.2.0/24"}]},
+    ).json()
     ids = {
+        "role_assignment_id": role["id"],
+        "location_id": location["id"],
         "user_id": get("/api/users").json()["value"][0]["id"],
         "group_id": tenant.group_id,
         "member_id": get("/api/users").json()["value"][0]["id"],
@@ -93,6 +105,16 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         "enrollment_token_id": get("/api/deviceManagement/enrollmentTokens").json()["value"][0][
             "id"
         ],
+        "template_id": ctx.client.post(
+            "/api/deviceManagement/notificationMessageTemplates", json={"displayName": "t"}
+        ).json()["id"],
+        "app_policy_id": ctx.client.post(
+            "/api/deviceAppManagement/managedAppPolicies",
+            json={
+                "@odata.type": "#microsoft.graph.androidManagedAppProtection",
+                "displayName": "a",
+            },
+        ).json()["id"],
         "machine_id": device.machine_id,
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
@@ -175,6 +197,11 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ),
     ("GET", "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}", None),
     (
+        "GET",
+        "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/deviceStatuses",
+        None,
+    ),
+    (
         "PATCH",
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}",
         {"displayName": "x"},
@@ -185,9 +212,40 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         "/api/deviceManagement/deviceCompliancePolicies/{compliance_policy_id}/assign",
         {"assignments": []},
     ),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/retire", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/wipe", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/remoteLock", None),
+    ("POST", "/api/deviceManagement/managedDevices/{managed_device_id}/syncDevice", None),
+    ("GET", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    ("DELETE", "/api/deviceManagement/notificationMessageTemplates/{template_id}", None),
+    (
+        "POST",
+        "/api/deviceManagement/notificationMessageTemplates/{template_id}"
+        "/localizedNotificationMessages",
+        {"locale": "en-us", "subject": "s", "messageTemplate": "m"},
+    ),
     ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
+    ("GET", "/api/deviceManagement/deviceConfigurations/{config_id}/deviceStatuses", None),
+    ("DELETE", "/api/deviceManagement/deviceConfigurations/{config_id}", None),
     ("PATCH", "/api/deviceManagement/deviceConfigurations/{config_id}", {"displayName": "x"}),
     ("POST", "/api/deviceManagement/deviceConfigurations/{config_id}/assign", {"assignments": []}),
+    ("GET", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "PATCH",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}",
+        {"displayName": "x"},
+    ),
+    ("DELETE", "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}", None),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/assign",
+        {"assignments": []},
+    ),
+    (
+        "POST",
+        "/api/deviceAppManagement/managedAppPolicies/{app_policy_id}/targetApps",
+        {"apps": []},
+    ),
     ("GET", "/api/machines/{machine_id}", None),
     ("GET", "/api/machines/{machine_id}/alerts", None),
     ("GET", "/api/alerts/{alert_id}", None),
@@ -206,6 +264,14 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
         {"state": "disabled"},
     ),
     ("DELETE", "/api/identity/conditionalAccess/policies/{access_policy_id}", None),
+    ("DELETE", "/api/roleManagement/directory/roleAssignments/{role_assignment_id}", None),
+    ("GET", "/api/identity/conditionalAccess/namedLocations/{location_id}", None),
+    (
+        "PATCH",
+        "/api/identity/conditionalAccess/namedLocations/{location_id}",
+        {"displayName": "x", "ipRanges": [{"cidrAddress": "198.51.100.0/24"}]},
+    ),
+    ("DELETE", "/api/identity/conditionalAccess/namedLocations/{location_id}", None),
     ("GET", "/api/vulnerabilities/{cve_id}", None),
     ("GET", "/api/vulnerabilities/{cve_id}/machineReferences", None),
     ("GET", "/api/software/{software_id}", None),
@@ -228,11 +294,17 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", "/api/deviceManagement/deviceAppManagementTasks/{task_id}", {"status": "active"}),
 ]
 
+# routes whose path parameter names something of the caller's own, not another's object
+NOT_OBJECT_IDS = {("PUT", "/api/access/applications/{}")}
+
 
 def test_isolation_cases_cover_every_route_with_an_id(app) -> None:  # type: ignore[no-untyped-def]
     covered = {(m, re.sub(r"\{[^}]+\}", "{}", p)) for m, p, _ in ISOLATION_CASES}
+    covered |= NOT_OBJECT_IDS
     for route in routes(app):
-        if "{" not in route.path or route_auth(route)[0].startswith(("public", "device", "sensor")):
+        if "{" not in route.path or route_auth(route)[0].startswith(
+            ("public", "device", "sensor", "partner")
+        ):
             continue
         for method in route.methods:
             assert (method, re.sub(r"\{[^}]+\}", "{}", route.path)) in covered, (method, route.path)

@@ -153,12 +153,13 @@ def test_policy_bodies_name_unknown_fields(make_tenant) -> None:  # type: ignore
             "createdDateTime": "2024-01-01T00:00:00Z",
             "displayName": "p",
             "state": "enabled",
-            "conditions": {"users": {"includeUsers": ["All"]}, "signInRiskLevels": ["high"]},
+            "conditions": {"users": {"includeUsers": ["All"]}, "deviceTrustLevel": ["high"]},
             "grantControls": {"operator": "OR", "builtInControls": ["block"]},
         },
     )
     assert r.status_code == 422
-    assert "conditions.signInRiskLevels" in r.json()["detail"]
+    assert "conditions.deviceTrustLevel" in r.json()["detail"]
+    assert ctx.client.get("/api/identity/conditionalAccess/policies").json()["value"] == []
     r = ctx.client.post(
         "/api/deviceManagement/deviceCompliancePolicies",
         json={

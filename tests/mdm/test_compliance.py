@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 
 from stockade.core.model import Platform, ThreatLevel
+from stockade.mdm.catalog import platform_of_policy
 from stockade.mdm.compliance import THREAT_SETTING, evaluate_compliance
 from stockade.mdm.model import (
     CompliancePolicy,
+    ComplianceResult,
     ComplianceState,
+    ManagedDevice,
     SettingState,
+    TenantSettings,
 )
 from stockade.mdm.service import windows_release
 
@@ -24,24 +28,58 @@ IOS_POLICY = "#microsoft.graph.iosCompliancePolicy"
 
 
 def make_policy(**overrides: Any) -> CompliancePolicy:
+    enabled = overrides.pop("device_threat_protection_enabled", True)
+    level = overrides.pop("device_threat_protection_required_security_level", ThreatLevel.MEDIUM)
+    odata_type = overrides.pop("odata_type", WINDOWS_POLICY)
     policy = CompliancePolicy(
         id="policy-1",
-        odata_type=WINDOWS_POLICY,
+        odata_type=odata_type,
+        platform=platform_of_policy(odata_type),
         display_name="Risk at or under Medium",
         description="",
-        device_threat_protection_enabled=True,
-        device_threat_protection_required_security_level=ThreatLevel.MEDIUM,
+        settings={THREAT_SETTING: level.value} if enabled else {},
         created_at=NOW,
         modified_at=NOW,
     )
     return replace(policy, **overrides)
 
 
+def make_device(**overrides: Any) -> ManagedDevice:
+    device = ManagedDevice(
+        id="device-1",
+        azure_ad_device_id="aad-1",
+        device_name="WIN-001",
+        platform=Platform.WINDOWS,
+        os_version="10.0.22631",
+        join_type=None,
+        user_id="user-1",
+        user_principal_name="alex@contoso.example",
+        enrolled_at=NOW,
+        last_sync_at=NOW,
+        compliance_state=ComplianceState.UNKNOWN,
+        threat_level=None,
+        threat_sequence=0,
+        threat_updated_at=None,
+    )
+    return replace(device, **overrides)
+
+
+def evaluate(
+    platform: Platform, level: ThreatLevel | None, policies: Any, **device: Any
+) -> ComplianceResult:
+    return evaluate_compliance(
+        make_device(platform=platform, threat_level=level, **device),
+        policies,
+        TenantSettings(),
+        NOW,
+    )
+
+
 # applicability
 
 
 def test_no_policy_is_compliant_with_the_documented_reason() -> None:
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, [])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, [])
     assert result.state is ComplianceState.COMPLIANT
     assert result.policies == ()
     assert result.reason == "no compliance policy is assigned; such devices are marked compliant"
@@ -50,7 +88,7 @@ def test_no_policy_is_compliant_with_the_documented_reason() -> None:
 def test_policies_of_other_platforms_do_not_apply() -> None:
     android = make_policy(odata_type=ANDROID_POLICY, id="android")
     ios = make_policy(odata_type=IOS_POLICY, id="ios")
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, [android, ios])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, [android, ios])
     assert result.state is ComplianceState.COMPLIANT
     assert result.policies == ()
     assert "no compliance policy is assigned" in result.reason
@@ -70,7 +108,7 @@ def test_policy_of_the_device_platform_applies(platform: Platform, odata_type: s
         make_policy(id="android", odata_type=ANDROID_POLICY),
         make_policy(id="ios", odata_type=IOS_POLICY),
     ]
-    result = evaluate_compliance(platform, ThreatLevel.HIGH, policies)
+    result = evaluate(platform, ThreatLevel.HIGH, policies)
     assert [p.policy_id for p in result.policies] == [
         p.id for p in policies if p.odata_type == odata_type
     ]
@@ -82,7 +120,7 @@ def test_policy_of_the_device_platform_applies(platform: Platform, odata_type: s
 
 def test_threat_level_above_required_is_noncompliant_naming_expected_and_actual() -> None:
     policy = make_policy(device_threat_protection_required_security_level=ThreatLevel.LOW)
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, [policy])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, [policy])
     assert result.state is ComplianceState.NONCOMPLIANT
     (policy_result,) = result.policies
     assert policy_result.policy_id == policy.id
@@ -102,7 +140,7 @@ def test_threat_level_above_required_is_noncompliant_naming_expected_and_actual(
 @pytest.mark.parametrize("level", list(ThreatLevel))
 def test_threat_level_equal_to_required_is_compliant(level: ThreatLevel) -> None:
     policy = make_policy(device_threat_protection_required_security_level=level)
-    result = evaluate_compliance(Platform.WINDOWS, level, [policy])
+    result = evaluate(Platform.WINDOWS, level, [policy])
     assert result.state is ComplianceState.COMPLIANT
     (setting,) = result.policies[0].settings
     assert setting.state is SettingState.COMPLIANT
@@ -125,12 +163,12 @@ def test_threat_levels_are_ordered_secured_low_medium_high(
     required: ThreatLevel, actual: ThreatLevel, state: ComplianceState
 ) -> None:
     policy = make_policy(device_threat_protection_required_security_level=required)
-    assert evaluate_compliance(Platform.WINDOWS, actual, [policy]).state is state
+    assert evaluate(Platform.WINDOWS, actual, [policy]).state is state
 
 
 def test_no_threat_level_reported_is_compliant_on_that_setting() -> None:
     policy = make_policy(device_threat_protection_required_security_level=ThreatLevel.SECURED)
-    result = evaluate_compliance(Platform.WINDOWS, None, [policy])
+    result = evaluate(Platform.WINDOWS, None, [policy])
     assert result.state is ComplianceState.COMPLIANT
     (setting,) = result.policies[0].settings
     assert setting.state is SettingState.COMPLIANT
@@ -144,7 +182,7 @@ def test_threat_protection_disabled_does_not_evaluate_the_setting() -> None:
         device_threat_protection_enabled=False,
         device_threat_protection_required_security_level=ThreatLevel.SECURED,
     )
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, [policy])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, [policy])
     assert result.state is ComplianceState.COMPLIANT
     (policy_result,) = result.policies
     assert policy_result.state is ComplianceState.COMPLIANT
@@ -165,7 +203,7 @@ def test_noncompliant_if_any_applicable_policy_is() -> None:
         display_name="Strict",
         device_threat_protection_required_security_level=ThreatLevel.LOW,
     )
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.MEDIUM, [lenient, strict])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.MEDIUM, [lenient, strict])
     assert result.state is ComplianceState.NONCOMPLIANT
     states = {p.policy_id: p.state for p in result.policies}
     assert states == {
@@ -183,7 +221,7 @@ def test_reason_names_every_failing_policy() -> None:
         display_name="Policy B",
         device_threat_protection_required_security_level=ThreatLevel.SECURED,
     )
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, [a, b])
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, [a, b])
     assert result.state is ComplianceState.NONCOMPLIANT
     assert "Policy A: " in result.reason
     assert "Policy B: " in result.reason
@@ -191,7 +229,7 @@ def test_reason_names_every_failing_policy() -> None:
 
 def test_compliant_when_every_applicable_policy_is_met() -> None:
     policies = [make_policy(id="a"), make_policy(id="b")]
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.LOW, policies)
+    result = evaluate(Platform.WINDOWS, ThreatLevel.LOW, policies)
     assert result.state is ComplianceState.COMPLIANT
     assert len(result.policies) == 2
     assert result.reason == "every assigned policy is met"
@@ -199,7 +237,7 @@ def test_compliant_when_every_applicable_policy_is_met() -> None:
 
 def test_accepts_any_iterable_such_as_a_generator() -> None:
     policies = (make_policy(id=str(i)) for i in range(2))
-    result = evaluate_compliance(Platform.WINDOWS, ThreatLevel.HIGH, policies)
+    result = evaluate(Platform.WINDOWS, ThreatLevel.HIGH, policies)
     assert result.state is ComplianceState.NONCOMPLIANT
     assert len(result.policies) == 2
 

@@ -1,169 +1,68 @@
-"""Access HTTP API: conditional access policies, the sign-in log, and forward auth."""
+"""Access HTTP API: conditional access policies, named locations, What If, the decision API for
+identity providers, the sign-in log, forward auth and metrics."""
 
 from __future__ import annotations
 
-import html
+import logging
 from datetime import datetime
-from ipaddress import ip_address
+from ipaddress import ip_network
 from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field, ValidationError, field_validator
-from starlette.responses import HTMLResponse, Response
+from pydantic import Field
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import PlainTextResponse, Response
 
-from stockade.access.model import AccessPolicy, Conditions, Control, Decision, PolicyState
-from stockade.access.service import AccessResult
-from stockade.access.store import conditions_to_json
-from stockade.core.errors import InvalidInput, NotFound, Unauthenticated
+from stockade.access.forward_auth import read, respond
+from stockade.access.model import ClientAppType, NamedLocation
+from stockade.access.policy_json import policy_json
+from stockade.access.service import AccessResult, SignIn
+from stockade.core.errors import InvalidInput, NotFound
 from stockade.directory.model import AdminPrincipal, Permission
 from stockade.http.auth import public, require, services
 from stockade.http.problems import PROBLEM
 from stockade.http.schema import Body, collection
 from stockade.services import Services
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["access"])
-
-READ_ONLY = {
-    "id",
-    "createdDateTime",
-    "modifiedDateTime",
-    "@odata.type",
-    "@odata.context",
-    "classic",
-}
+POLICIES = "/api/identity/conditionalAccess/policies"
+LOCATIONS = "/api/identity/conditionalAccess/namedLocations"
 
 
-def policy_json(p: AccessPolicy) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "displayName": p.display_name,
-        "state": p.state.value,
-        "conditions": {**conditions_to_json(p.conditions), "clientAppTypes": ["all"]},
-        "grantControls": {
-            "operator": p.operator,
-            "builtInControls": [c.value for c in p.controls],
-        },
-        "classic": p.classic,
-        "createdDateTime": p.created_at,
-        "modifiedDateTime": p.modified_at,
-    }
-
-
-class UsersCondition(Body):
-    include_users: list[str] = Field(default_factory=list, alias="includeUsers")
-    exclude_users: list[str] = Field(default_factory=list, alias="excludeUsers")
-    include_groups: list[str] = Field(default_factory=list, alias="includeGroups")
-    exclude_groups: list[str] = Field(default_factory=list, alias="excludeGroups")
-
-
-class ApplicationsCondition(Body):
-    include_applications: list[str] = Field(default_factory=list, alias="includeApplications")
-    exclude_applications: list[str] = Field(default_factory=list, alias="excludeApplications")
-
-
-PlatformName = Literal["all", "android", "iOS", "windows", "macOS", "linux"]
-
-
-class PlatformsCondition(Body):
-    include_platforms: list[PlatformName] = Field(default_factory=list, alias="includePlatforms")
-    exclude_platforms: list[PlatformName] = Field(default_factory=list, alias="excludePlatforms")
-
-
-class ConditionsBody(Body):
-    users: UsersCondition = Field(default_factory=UsersCondition)
-    applications: ApplicationsCondition = Field(default_factory=ApplicationsCondition)
-    platforms: PlatformsCondition | None = None
-    client_app_types: list[str] = Field(default_factory=lambda: ["all"], alias="clientAppTypes")
-
-    @field_validator("client_app_types")
-    @classmethod
-    def _all_only(cls, value: list[str]) -> list[str]:
-        if value and value != ["all"]:
-            raise ValueError("only clientAppTypes ['all'] is supported so far")
-        return value
-
-    def to_model(self) -> Conditions:
-        p = self.platforms or PlatformsCondition()
-        return Conditions(
-            include_users=tuple(self.users.include_users),
-            exclude_users=tuple(self.users.exclude_users),
-            include_groups=tuple(self.users.include_groups),
-            exclude_groups=tuple(self.users.exclude_groups),
-            include_applications=tuple(self.applications.include_applications),
-            exclude_applications=tuple(self.applications.exclude_applications),
-            include_platforms=tuple(p.include_platforms),
-            exclude_platforms=tuple(p.exclude_platforms),
-        )
-
-
-class GrantControlsBody(Body):
-    operator: Literal["OR", "AND"] = "OR"
-    built_in_controls: list[Control] = Field(alias="builtInControls", min_length=1)
-
-
-class PolicyBody(Body):
-    display_name: str = Field(alias="displayName", min_length=1, max_length=256)
-    state: PolicyState
-    conditions: ConditionsBody
-    grant_controls: GrantControlsBody = Field(alias="grantControls")
-
-
-class PolicyPatch(Body):
-    display_name: str | None = Field(None, alias="displayName", min_length=1, max_length=256)
-    state: PolicyState | None = None
-    conditions: ConditionsBody | None = None
-    grant_controls: GrantControlsBody | None = Field(None, alias="grantControls")
-
-
-async def _body_without_read_only(request: Request) -> dict[str, Any]:
-    """Graph exports carry read-only fields; accept and drop them rather than refuse the file."""
+async def _json(request: Request) -> dict[str, Any]:
     try:
         raw = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}", status=400) from exc
+        raise InvalidInput(f"body is not valid JSON: {exc}", status=400) from None
     if not isinstance(raw, dict):
         raise InvalidInput("body must be a JSON object", status=400)
-    return {k: v for k, v in raw.items() if k not in READ_ONLY}
+    return raw
 
 
-def _validate(model: type[Body], raw: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(x) for x in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
-        fields = ", ".join(e["field"] for e in errors)
-        raise InvalidInput(f"invalid fields: {fields}", errors=errors) from None
-
-
-@router.get("/api/identity/conditionalAccess/policies")
+# policies
+@router.get(POLICIES)
 def list_policies(
     p: AdminPrincipal = require(Permission.ACCESS_READ), s: Services = Depends(services)
 ) -> dict[str, Any]:
     return collection([policy_json(x) for x in s.access.list_policies(p.tenant_id)])
 
 
-@router.post("/api/identity/conditionalAccess/policies", status_code=201)
+@router.post(POLICIES, status_code=201)
 async def create_policy(
     request: Request,
+    confirm_lockout: bool = Query(False, alias="confirmLockout"),
     p: AdminPrincipal = require(Permission.ACCESS_WRITE),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    body: PolicyBody = _validate(PolicyBody, await _body_without_read_only(request))
-    policy = AccessPolicy(
-        id="",
-        display_name=body.display_name,
-        state=body.state,
-        conditions=body.conditions.to_model(),
-        controls=tuple(body.grant_controls.built_in_controls),
-        operator=body.grant_controls.operator,
-    )
-    return policy_json(s.access.create_policy(p.tenant_id, policy))
+    """Accepts Graph JSON as exported (read-only properties are dropped); parts Stockade cannot
+    observe are stored and listed in `stockadeNotEnforced` with how decisions treat them."""
+    raw = await _json(request)
+    return policy_json(s.access.create_policy(p.tenant_id, raw, confirm_lockout=confirm_lockout))
 
 
-@router.get("/api/identity/conditionalAccess/policies/{policy_id}")
+@router.get(POLICIES + "/{policy_id}")
 def get_policy(
     policy_id: str,
     p: AdminPrincipal = require(Permission.ACCESS_READ),
@@ -172,28 +71,20 @@ def get_policy(
     return policy_json(s.access.get_policy(p.tenant_id, policy_id))
 
 
-@router.patch("/api/identity/conditionalAccess/policies/{policy_id}")
+@router.patch(POLICIES + "/{policy_id}")
 async def patch_policy(
     policy_id: str,
     request: Request,
+    confirm_lockout: bool = Query(False, alias="confirmLockout"),
     p: AdminPrincipal = require(Permission.ACCESS_WRITE),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
-    body: PolicyPatch = _validate(PolicyPatch, await _body_without_read_only(request))
-    changes: dict[str, Any] = {}
-    if body.display_name is not None:
-        changes["display_name"] = body.display_name
-    if body.state is not None:
-        changes["state"] = body.state
-    if body.conditions is not None:
-        changes["conditions"] = body.conditions.to_model()
-    if body.grant_controls is not None:
-        changes["controls"] = tuple(body.grant_controls.built_in_controls)
-        changes["operator"] = body.grant_controls.operator
-    return policy_json(s.access.update_policy(p.tenant_id, policy_id, changes))
+    raw = await _json(request)
+    policy = s.access.update_policy(p.tenant_id, policy_id, raw, confirm_lockout=confirm_lockout)
+    return policy_json(policy)
 
 
-@router.delete("/api/identity/conditionalAccess/policies/{policy_id}", status_code=204)
+@router.delete(POLICIES + "/{policy_id}", status_code=204)
 def delete_policy(
     policy_id: str,
     p: AdminPrincipal = require(Permission.ACCESS_WRITE),
@@ -202,17 +93,243 @@ def delete_policy(
     s.access.delete_policy(p.tenant_id, policy_id)
 
 
+# named locations
+class CidrRange(Body):
+    odata_type: str = Field("#microsoft.graph.iPv4CidrRange", alias="@odata.type")
+    cidr_address: str = Field(alias="cidrAddress")
+
+
+class NamedLocationBody(Body):
+    odata_type: Literal[
+        "#microsoft.graph.ipNamedLocation", "#microsoft.graph.countryNamedLocation"
+    ] = Field("#microsoft.graph.ipNamedLocation", alias="@odata.type")
+    id: str | None = None
+    display_name: str = Field(alias="displayName", min_length=1, max_length=256)
+    is_trusted: bool = Field(False, alias="isTrusted")
+    ip_ranges: list[CidrRange] = Field(default_factory=list, alias="ipRanges")
+    countries_and_regions: list[str] = Field(default_factory=list, alias="countriesAndRegions")
+    include_unknown_countries_and_regions: bool = Field(
+        False, alias="includeUnknownCountriesAndRegions"
+    )
+    country_lookup_method: str | None = Field(None, alias="countryLookupMethod")
+    created_date_time: str | None = Field(None, alias="createdDateTime")
+    modified_date_time: str | None = Field(None, alias="modifiedDateTime")
+
+    def to_model(self, location_id: str = "") -> NamedLocation:
+        ranges = []
+        for i, r in enumerate(self.ip_ranges):
+            try:
+                ranges.append(ip_network(r.cidr_address, strict=False))
+            except ValueError:
+                raise InvalidInput(
+                    f"ipRanges[{i}].cidrAddress {r.cidr_address!r} is not a CIDR range",
+                    field=f"ipRanges[{i}].cidrAddress",
+                ) from None
+        country = self.odata_type.endswith("countryNamedLocation")
+        if country and not self.countries_and_regions:
+            raise InvalidInput("countriesAndRegions is required", field="countriesAndRegions")
+        if not country and not ranges:
+            raise InvalidInput("ipRanges needs at least one range", field="ipRanges")
+        return NamedLocation(
+            id=location_id or self.id or "",
+            display_name=self.display_name,
+            is_trusted=self.is_trusted and not country,
+            ranges=tuple(ranges),
+            countries=tuple(self.countries_and_regions) if country else (),
+        )
+
+
+def location_json(loc: NamedLocation) -> dict[str, Any]:
+    if loc.countries:
+        return {
+            "@odata.type": "#microsoft.graph.countryNamedLocation",
+            "id": loc.id,
+            "displayName": loc.display_name,
+            "countriesAndRegions": list(loc.countries),
+            "createdDateTime": loc.created_at,
+            "modifiedDateTime": loc.modified_at,
+            "stockadeNotEnforced": [
+                {
+                    "path": "countriesAndRegions",
+                    "treatment": "no geolocation here: an include counts as met, an exclude "
+                    "never does",
+                }
+            ],
+        }
+    return {
+        "@odata.type": "#microsoft.graph.ipNamedLocation",
+        "id": loc.id,
+        "displayName": loc.display_name,
+        "isTrusted": loc.is_trusted,
+        "ipRanges": [
+            {
+                "@odata.type": "#microsoft.graph.iPv4CidrRange"
+                if r.version == 4
+                else "#microsoft.graph.iPv6CidrRange",
+                "cidrAddress": str(r),
+            }
+            for r in loc.ranges
+        ],
+        "createdDateTime": loc.created_at,
+        "modifiedDateTime": loc.modified_at,
+    }
+
+
+@router.get(LOCATIONS)
+def list_locations(
+    p: AdminPrincipal = require(Permission.ACCESS_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return collection([location_json(x) for x in s.access.list_locations(p.tenant_id)])
+
+
+@router.post(LOCATIONS, status_code=201)
+def create_location(
+    body: NamedLocationBody,
+    p: AdminPrincipal = require(Permission.ACCESS_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    location = body.to_model()
+    location = s.access.save_location(p.tenant_id, location)
+    return location_json(location)
+
+
+@router.get(LOCATIONS + "/{location_id}")
+def get_location(
+    location_id: str,
+    p: AdminPrincipal = require(Permission.ACCESS_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    return location_json(s.access.get_location(p.tenant_id, location_id))
+
+
+@router.patch(LOCATIONS + "/{location_id}")
+def patch_location(
+    location_id: str,
+    body: NamedLocationBody,
+    p: AdminPrincipal = require(Permission.ACCESS_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    s.access.get_location(p.tenant_id, location_id)
+    return location_json(s.access.save_location(p.tenant_id, body.to_model(location_id)))
+
+
+@router.delete(LOCATIONS + "/{location_id}", status_code=204)
+def delete_location(
+    location_id: str,
+    p: AdminPrincipal = require(Permission.ACCESS_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.access.delete_location(p.tenant_id, location_id)
+
+
+# What If and the decision API
+class SignInBody(Body):
+    user: str = Field(min_length=1, description="user id or userPrincipalName")
+    app_id: str = Field(alias="appId", min_length=1)
+    device_id: str | None = Field(None, alias="deviceId", description="directory device id")
+    device_token: str | None = Field(None, alias="deviceToken")
+    client_app_type: ClientAppType = Field(ClientAppType.BROWSER, alias="clientAppType")
+    ip_address: str | None = Field(None, alias="ipAddress")
+    mfa: bool = Field(False, description="the user performed multi-factor authentication")
+    app_protected: bool = Field(False, alias="appProtected")
+
+    def to_signin(self) -> SignIn:
+        if self.client_app_type is ClientAppType.ALL:
+            raise InvalidInput(
+                "clientAppType 'all' describes policies, not a sign-in", field="clientAppType"
+            )
+        return SignIn(
+            user_ref=self.user,
+            app_id=self.app_id,
+            device_token=self.device_token,
+            device_id=self.device_id,
+            client_ip=self.ip_address,
+            client_app_type=self.client_app_type.value,
+            mfa_satisfied=self.mfa,
+            app_protected=self.app_protected,
+        )
+
+
+@router.post("/api/identity/conditionalAccess/evaluate")
+def what_if(
+    body: SignInBody,
+    p: AdminPrincipal = require(Permission.ACCESS_READ),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """What If: simulate a sign-in; nothing is logged."""
+    return s.access.what_if(p.tenant_id, body.to_signin())
+
+
+@router.post("/api/access/evaluate")
+def evaluate(
+    body: SignInBody,
+    p: AdminPrincipal = require(Permission.ACCESS_EVALUATE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """The decision API for identity providers: ask at sign-in, get allow / deny /
+    requirements (e.g. `mfa`), with the reasons. The decision is logged as a sign-in."""
+    result = s.access.decide(p.tenant_id, body.to_signin())
+    return decision_json(result)
+
+
+def decision_json(result: AccessResult) -> dict[str, Any]:
+    d = result.decision
+    verdict = "allow" if d.allowed else ("requirements" if d.requirements else "deny")
+    return {
+        "decision": verdict,
+        "conditionalAccessStatus": d.status.value,
+        "requirements": list(d.requirements),
+        "reasons": list(d.reasons),
+        "details": list(d.details),
+        "signInId": result.signin_id,
+        "appliedConditionalAccessPolicies": [
+            {"id": o.policy_id, "displayName": o.display_name, "result": o.result.value}
+            for o in d.policies
+        ],
+    }
+
+
+class AppSettingsBody(Body):
+    fail_open: bool = Field(alias="failOpen")
+
+
+@router.put("/api/access/applications/{app_id}")
+def put_app_settings(
+    app_id: str,
+    body: AppSettingsBody,
+    p: AdminPrincipal = require(Permission.ACCESS_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    """Whether forward auth lets requests through when no decision can be computed (store
+    down). Default: fail closed (deny)."""
+    s.access.set_fail_open(p.tenant_id, app_id, body.fail_open)
+    return {"appId": app_id, "failOpen": body.fail_open}
+
+
+# sign-in log
 @router.get("/api/auditLogs/signIns")
 def list_signins(
     status: Literal["success", "failure", "notApplied"] | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    user: str | None = None,
+    app_id: str | None = Query(None, alias="appId"),
+    device_id: str | None = Query(None, alias="deviceId"),
     top: int = Query(50, alias="$top", ge=1, le=1000),
     skip: int = Query(0, alias="$skip", ge=0),
     p: AdminPrincipal = require(Permission.SIGNIN_READ),
     s: Services = Depends(services),
 ) -> dict[str, Any]:
     rows, total = s.access.list_signins(
-        p.tenant_id, limit=top, offset=skip, status=status, since=since
+        p.tenant_id,
+        limit=top,
+        offset=skip,
+        status=status,
+        since=since,
+        until=until,
+        user=user,
+        app_id=app_id,
+        device_id=device_id,
     )
     items = [
         {
@@ -222,6 +339,7 @@ def list_signins(
             "userPrincipalName": r["user_principal_name"],
             "appId": r["app_id"],
             "ipAddress": r["ip_address"],
+            "clientAppUsed": r["reasons"].get("clientAppType"),
             "deviceDetail": {"deviceId": r["device_id"], "displayName": r["device_name"]},
             "conditionalAccessStatus": r["status"],
             "status": {
@@ -231,6 +349,7 @@ def list_signins(
             "appliedConditionalAccessPolicies": r["applied_policies"],
             "reasonChain": r["reasons"]["chain"],
             "reasonDetails": r["reasons"]["details"],
+            "requirements": r["reasons"].get("requirements", []),
         }
         for r in rows
     ]
@@ -240,9 +359,10 @@ def list_signins(
     return collection(items, **extra)
 
 
+# forward auth
 @router.get(
     "/access/forward-auth",
-    dependencies=[public("identity comes from headers set by a trusted proxy")],
+    dependencies=[public("identity comes from a trusted proxy's headers or a verified JWT")],
 )
 def forward_auth(
     request: Request,
@@ -250,105 +370,61 @@ def forward_auth(
     app: str | None = Query(None, description="application id; default: X-Forwarded-Host"),
     s: Services = Depends(services),
 ) -> Response:
-    """Forward auth for nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`.
-
-    200 allows, 403 denies (an HTML page for browsers, problem+json otherwise), 401 when the
-    proxy sent no user. Identity headers count only from `STOCKADE_TRUSTED_PROXIES`.
-    """
-    settings = s.settings
-    found = s.directory.find_tenant(tenant)
-    if found is None:
-        raise NotFound(f"no tenant {tenant!r}")
-    trusted = _from_trusted_proxy(request, settings.trusted_proxies)
-    user_ref = request.headers.get(settings.forward_auth_user_header) if trusted else None
-    if not user_ref:
-        raise Unauthenticated(
-            f"no signed-in user: the proxy must set {settings.forward_auth_user_header}"
-            + ("" if trusted else " and call from a trusted proxy address")
-        )
-    app_id = app or request.headers.get("x-forwarded-host") or ""
-    if not app_id:
-        raise InvalidInput("no application: pass ?app= or X-Forwarded-Host", status=400)
-    device_token = request.headers.get("x-stockade-device") or request.cookies.get(
-        "stockade_device"
-    )
-    client_ip = (request.headers.get("x-real-ip") if trusted else None) or (
-        request.client.host if request.client else None
-    )
-    result = s.access.decide(
-        found.id, user_ref=user_ref, app_id=app_id, device_token=device_token, client_ip=client_ip
-    )
-    headers = {
-        "X-Stockade-Decision": "allow" if result.decision.allowed else "deny",
-        "X-Stockade-Signin-Id": result.signin_id,
-        "Cache-Control": "no-store",
-    }
-    if result.decision.allowed:
-        return Response(
-            status_code=200,
-            headers={**headers, "X-Stockade-User": result.user_principal_name or ""},
-        )
-    if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(deny_page(result), status_code=403, headers=headers)
-    body = {
-        "type": "urn:stockade:problem:access_denied",
-        "title": "Access denied",
-        "status": 403,
-        "detail": "; ".join(result.decision.reasons),
-        "code": "access_denied",
-        "signInId": result.signin_id,
-        "reasons": list(result.decision.reasons),
-        "details": list(result.decision.details),
-    }
-    return Response(orjson.dumps(body, default=str), 403, headers=headers, media_type=PROBLEM)
-
-
-def _from_trusted_proxy(request: Request, networks: list[Any]) -> bool:
-    if request.client is None:
-        return False
+    """Forward auth for nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth` and
+    Envoy `ext_authz`: 200 allows, 403 denies (an HTML page for browsers, problem+json
+    otherwise), 401 when no user is asserted. Fails closed when no decision can be computed,
+    unless the tenant set the app to fail open."""
+    tenant_ref, signin = read(request, s)
+    tenant_id = s.tenant_ids.get(tenant_ref)
     try:
-        addr = ip_address(request.client.host)
-    except ValueError:
-        return False
-    return any(addr in net for net in networks)
+        if tenant_id is None:
+            found = s.directory.find_tenant(tenant_ref)
+            if found is None:
+                raise NotFound(f"no tenant {tenant_ref!r}")
+            tenant_id = s.tenant_ids[tenant_ref] = found.id
+        result = s.access.decide(tenant_id, signin)
+    except SQLAlchemyError:
+        log.exception("no access decision for %s on %s", signin.user_ref, signin.app_id)
+        if tenant_id is not None and s.access.is_fail_open(tenant_id, signin.app_id):
+            s.access.metrics.fail_open += 1
+            return Response(status_code=200, headers={"X-Stockade-Decision": "fail-open"})
+        s.access.metrics.fail_closed += 1
+        body = {
+            "type": "urn:stockade:problem:decision_unavailable",
+            "title": "Access denied",
+            "status": 403,
+            "detail": "the access decision could not be computed; denied (fail-closed)",
+            "code": "decision_unavailable",
+        }
+        return Response(
+            orjson.dumps(body),
+            403,
+            media_type=PROBLEM,
+            headers={"X-Stockade-Decision": "fail-closed"},
+        )
+    return respond(result, request.headers.get("accept", ""))
 
 
-def deny_page(result: AccessResult) -> str:
-    """A short page a person can act on: which device, what is wrong, what to do."""
-    decision: Decision = result.decision
-    device = result.device_name or "this device (not enrolled, or no device token)"
-    what: list[str] = []
-    todo = "Contact your IT help desk and quote the reference below."
-    for detail in decision.details:
-        if detail.get("control") == "block":
-            what.append(f"Policy “{detail['policy']}” blocks this app.")
-            continue
-        if "complianceState" not in detail:
-            what.append("This app needs a managed, compliant device.")
-            todo = "Open this app from your enrolled work device."
-            continue
-        level = detail.get("threatLevel")
-        alerts = detail.get("alerts") or []
-        if level and level not in {"secured", None}:
-            what.append(f"Threat level {level.capitalize()}: {len(alerts)} active alert(s).")
-            todo = (
-                "Disconnect the device from the network if you can, and contact your security "
-                "team. Access returns by itself once the alerts are resolved."
-            )
-        for setting in detail.get("settings", []):
-            what.append(f"{setting['policy']}: {setting['reason']}.")
-    if not what:
-        what = list(decision.reasons)
-    items = "".join(f"<li>{html.escape(w)}</li>" for w in what)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Access blocked</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;
-padding:0 1rem;color:#222}} h1{{color:#a4262c}}
-code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
-<body><h1>Access blocked</h1>
-<p>You cannot reach this app from <strong>{html.escape(device)}</strong> right now.</p>
-<h2>What is wrong</h2><ul>{items}</ul>
-<h2>What to do</h2><p>{html.escape(todo)}</p>
-<p><small>Reference: <code>{html.escape(result.signin_id)}</code></small></p>
-</body></html>"""
+@router.get("/metrics", dependencies=[public("Prometheus scrape: counters only, no tenant data")])
+def metrics(s: Services = Depends(services)) -> PlainTextResponse:
+    m = s.access.metrics
+    c = s.access.cache
+    lines = [
+        "# TYPE stockade_access_decisions_total counter",
+        f"stockade_access_decisions_total {m.decisions}",
+        "# TYPE stockade_access_denied_total counter",
+        f"stockade_access_denied_total {m.denied}",
+        "# TYPE stockade_forward_auth_fail_closed_total counter",
+        f"stockade_forward_auth_fail_closed_total {m.fail_closed}",
+        "# TYPE stockade_forward_auth_fail_open_total counter",
+        f"stockade_forward_auth_fail_open_total {m.fail_open}",
+        "# TYPE stockade_access_cache_hits_total counter",
+        f"stockade_access_cache_hits_total {c.hits}",
+        "# TYPE stockade_access_cache_misses_total counter",
+        f"stockade_access_cache_misses_total {c.misses}",
+        "# TYPE stockade_access_cache_invalidations_total counter",
+        f"stockade_access_cache_invalidations_total {c.invalidations}",
+        "# TYPE stockade_bus_handler_failures_total counter",
+        f"stockade_bus_handler_failures_total {s.bus.failures}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

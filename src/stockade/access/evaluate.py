@@ -1,14 +1,16 @@
 """The conditional access evaluator. Pure: a sign-in and the tenant's policies in, a decision out.
 
 Semantics (Entra's):
-- A policy applies when its users, applications and platform conditions all match. A policy
+- A policy applies when every condition it sets matches: users (users, groups, roles), target
+  applications, platforms, locations, client app types, and the filter for devices. A policy
   whose users condition names nobody never applies.
 - Every applicable enabled policy must be satisfied; `block` always fails; with operator OR one
   satisfied control is enough, with AND all must be.
-- Report-only policies are evaluated and recorded (`reportOnly*`), never enforced.
-- Disabled policies are recorded as `notEnabled`.
-- The request is allowed when no enforced policy fails. With no enforced policy applying, the
-  status is `notApplied`.
+- `mfa` (and an imported authentication strength) is satisfied only when the caller says the
+  user performed it; otherwise it is returned as a requirement the caller may still meet.
+- Report-only policies are evaluated and recorded (`reportOnly*`), never enforced; disabled
+  policies are recorded as `notEnabled`.
+- The request is allowed when no enforced policy fails; with none applying it is `notApplied`.
 - Classic policies protect only the threat-defense endpoints; they never apply to other apps.
 """
 
@@ -18,6 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from stockade.access.model import (
+    ALL,
+    NONE,
     THREAT_DEFENSE_APP,
     AccessPolicy,
     AccessStatus,
@@ -34,126 +38,374 @@ _REPORT_ONLY = {
     PolicyResult.FAILURE: PolicyResult.REPORT_ONLY_FAILURE,
     PolicyResult.NOT_APPLIED: PolicyResult.REPORT_ONLY_NOT_APPLIED,
 }
+_EMPTY: dict[str, Any] = {}
+# module constants: enum member lookups cost a descriptor call each on the hot path
+_SUCCESS = PolicyResult.SUCCESS
+_FAILURE = PolicyResult.FAILURE
+_NOT_APPLIED = PolicyResult.NOT_APPLIED
 
 
 def evaluate_access(request: SignInRequest, policies: Iterable[AccessPolicy]) -> Decision:
-    outcomes: list[PolicyOutcome] = []
-    details: list[dict[str, Any]] = []
-    for policy in policies:
-        if policy.state is PolicyState.DISABLED:
-            outcomes.append(
-                PolicyOutcome(policy.id, policy.display_name, PolicyResult.NOT_ENABLED, (), ())
-            )
-            continue
-        miss = _first_unmatched_condition(policy, request)
-        if miss is not None:
-            result = PolicyResult.NOT_APPLIED
-            reasons: tuple[str, ...] = (miss,)
-        else:
-            ok, reasons, detail = _grant(policy, request)
-            result = PolicyResult.SUCCESS if ok else PolicyResult.FAILURE
-            if not ok and policy.state is PolicyState.ENABLED:
-                details.extend(detail)
-        if policy.state is PolicyState.REPORT_ONLY:
-            result = _REPORT_ONLY[result]
-        outcomes.append(
-            PolicyOutcome(
+    """Evaluate once; callers deciding many sign-ins keep a `PolicySet` instead."""
+    return PolicySet(policies).evaluate(request)
+
+
+class PolicySet:
+    """A tenant's policies, indexed by target application for fast decisions.
+
+    Most policies name a few applications, so for a sign-in to app X only the policies that
+    include X (or All) are evaluated; the others' `notApplied` outcomes are computed once per
+    application and reused. Conditions are checked in a fixed order, applications first, so
+    the indexed path and `first_unmatched_condition` (What If) report the same reason.
+    """
+
+    def __init__(self, policies: Iterable[AccessPolicy]) -> None:
+        self.policies = tuple(policies)
+        self._controls = [_controls(p) for p in self.policies]
+        self._compiled = [_Compiled(p.conditions) for p in self.policies]
+        self._enforced = [p.state is PolicyState.ENABLED for p in self.policies]
+        self._report_only = [p.state is PolicyState.REPORT_ONLY for p in self.policies]
+        self._any_app: list[int] = []
+        self._by_app: dict[str, list[int]] = {}
+        for i, p in enumerate(self.policies):
+            if p.state is PolicyState.DISABLED or p.conditions.targets_unobservable:
+                continue
+            if ALL in p.conditions.include_applications:
+                self._any_app.append(i)
+            else:
+                for app in p.conditions.include_applications:
+                    self._by_app.setdefault(app, []).append(i)
+        self._templates: dict[str, tuple[list[PolicyOutcome | None], list[int]]] = {}
+        # notApplied outcomes repeat: one object per (policy, reason), reused across sign-ins
+        self._missed: dict[tuple[int, str], PolicyOutcome] = {}
+
+    def _template(self, app_id: str) -> tuple[list[PolicyOutcome | None], list[int]]:
+        """Outcomes of the policies that cannot apply to `app_id`, and the candidates' indexes."""
+        cached = self._templates.get(app_id)
+        if cached is not None:
+            return cached
+        candidates = sorted(
+            i
+            for i in (*self._any_app, *self._by_app.get(app_id, ()))
+            if app_id not in self.policies[i].conditions.exclude_applications
+            and not (self.policies[i].classic and app_id != THREAT_DEFENSE_APP)
+        )
+        chosen = set(candidates)
+        template: list[PolicyOutcome | None] = []
+        for i, p in enumerate(self.policies):
+            if i in chosen:
+                template.append(None)
+            elif p.state is PolicyState.DISABLED:
+                template.append(
+                    PolicyOutcome(p.id, p.display_name, PolicyResult.NOT_ENABLED, (), ())
+                )
+            else:
+                miss = _app_unmatched(p, app_id) or "applications: not included"
+                result = PolicyResult.NOT_APPLIED
+                if p.state is PolicyState.REPORT_ONLY:
+                    result = _REPORT_ONLY[result]
+                template.append(
+                    PolicyOutcome(
+                        p.id, p.display_name, result, _controls(p), (miss,), miss, (), p.unobserved
+                    )
+                )
+        if len(self._templates) > 10_000:  # app ids come from requests: bound the memo
+            self._templates.clear()
+        self._templates[app_id] = (template, candidates)
+        return template, candidates
+
+    def evaluate(self, request: SignInRequest) -> Decision:
+        template, candidates = self._template(request.app_id)
+        outcomes = list(template)
+        details: list[dict[str, Any]] = []
+        requirements: list[str] = []
+        hard_failure = False
+        failures: list[PolicyOutcome] = []
+        applied_success = False
+        policies, controls, compiled = self.policies, self._controls, self._compiled
+        enforced, report_only = self._enforced, self._report_only
+        for i in candidates:
+            policy = policies[i]
+            miss = _unmatched(compiled[i], request)
+            needs: tuple[str, ...] = ()
+            if miss is not None:
+                known = self._missed.get((i, miss))
+                if known is None:
+                    result = _REPORT_ONLY[_NOT_APPLIED] if report_only[i] else _NOT_APPLIED
+                    known = PolicyOutcome(
+                        policy.id,
+                        policy.display_name,
+                        result,
+                        controls[i],
+                        (miss,),
+                        miss,
+                        (),
+                        policy.unobserved,
+                    )
+                    if len(self._missed) > 100_000:  # reasons can name addresses: bound it
+                        self._missed.clear()
+                    self._missed[(i, miss)] = known
+                outcomes[i] = known
+                continue
+            ok, reasons, detail, needs = _grant(policy, request)
+            result = _SUCCESS if ok else _FAILURE
+            if enforced[i]:
+                if ok:
+                    applied_success = True
+                else:
+                    details.extend(detail)
+                    if needs:
+                        requirements.extend(needs)
+                    else:
+                        hard_failure = True
+            if report_only[i]:
+                result = _REPORT_ONLY[result]
+            outcome = PolicyOutcome(
                 policy.id,
                 policy.display_name,
                 result,
-                tuple(c.value for c in policy.controls),
+                controls[i],
                 reasons,
+                miss,
+                needs,
+                policy.unobserved,
             )
-        )
-    failures = [o for o in outcomes if o.result is PolicyResult.FAILURE]
-    if failures:
-        chain = tuple(r for o in failures for r in o.reasons)
-        return Decision(False, AccessStatus.FAILURE, tuple(outcomes), chain, tuple(details))
-    if any(o.result is PolicyResult.SUCCESS for o in outcomes):
-        reasons = ("every applicable policy is satisfied",)
-        return Decision(True, AccessStatus.SUCCESS, tuple(outcomes), reasons)
-    return Decision(
-        True, AccessStatus.NOT_APPLIED, tuple(outcomes), ("no enforced policy applies",)
-    )
+            outcomes[i] = outcome
+            if result is _FAILURE:
+                failures.append(outcome)
+        final: tuple[PolicyOutcome, ...] = tuple(outcomes)  # type: ignore[arg-type]
+        if failures:
+            chain = tuple(r for o in failures for r in o.reasons)
+            needed = () if hard_failure else tuple(dict.fromkeys(requirements))
+            return Decision(False, AccessStatus.FAILURE, final, chain, tuple(details), needed)
+        if applied_success:
+            return Decision(
+                True, AccessStatus.SUCCESS, final, ("every applicable policy is satisfied",)
+            )
+        return Decision(True, AccessStatus.NOT_APPLIED, final, ("no enforced policy applies",))
 
 
-def _first_unmatched_condition(policy: AccessPolicy, req: SignInRequest) -> str | None:
+def _controls(policy: AccessPolicy) -> tuple[str, ...]:
+    return tuple(c.value for c in policy.controls) + policy.requirements
+
+
+def first_unmatched_condition(policy: AccessPolicy, req: SignInRequest) -> str | None:
+    """None when the policy applies; otherwise the first condition that did not match."""
+    return _app_unmatched(policy, req.app_id) or _rest_unmatched(policy, req)
+
+
+def _app_unmatched(policy: AccessPolicy, app_id: str) -> str | None:
     c = policy.conditions
-    if policy.classic and req.app_id != THREAT_DEFENSE_APP:
+    if policy.classic and app_id != THREAT_DEFENSE_APP:
         return "classic policy: protects the threat-defense endpoints only"
-    # users
-    user_in = (
-        "All" in c.include_users
-        or req.user_id in c.include_users
-        or bool(req.group_ids & set(c.include_groups))
-    )
-    if not user_in:
-        return "users: the user is not included"
-    if req.user_id in c.exclude_users or req.group_ids & set(c.exclude_groups):
-        return "users: the user is excluded"
-    # applications
-    if not ("All" in c.include_applications or req.app_id in c.include_applications):
-        return f"applications: {req.app_id} is not included"
-    if req.app_id in c.exclude_applications:
-        return f"applications: {req.app_id} is excluded"
-    # platforms (only when the policy sets the condition)
-    if c.include_platforms:
-        platform = (req.device.platform if req.device else "").lower()
-        included = {p.lower() for p in c.include_platforms}
-        if "all" not in included and platform not in included:
-            return f"platforms: {platform or 'unknown platform'} is not included"
-        if platform and platform in {p.lower() for p in c.exclude_platforms}:
-            return f"platforms: {platform} is excluded"
+    if c.targets_unobservable:
+        return c.targets_unobservable
+    if not (ALL in c.include_applications or app_id in c.include_applications):
+        return f"applications: {app_id} is not included"
+    if app_id in c.exclude_applications:
+        return f"applications: {app_id} is excluded"
     return None
+
+
+class _Compiled:
+    """A policy's conditions as sets and flags, so each check is one set operation."""
+
+    __slots__ = (
+        "client_all",
+        "client_types",
+        "device_filter",
+        "exc_groups",
+        "exc_locations",
+        "exc_platforms",
+        "exc_roles",
+        "exc_trusted",
+        "exc_users",
+        "filter_mode",
+        "inc_all_locations",
+        "inc_groups",
+        "inc_locations",
+        "inc_platforms",
+        "inc_roles",
+        "inc_trusted",
+        "inc_users",
+        "locations_set",
+        "platforms_all",
+        "platforms_set",
+        "users_all",
+        "users_none",
+    )
+
+    def __init__(self, c: Any) -> None:
+        self.users_none = NONE in c.include_users
+        self.users_all = ALL in c.include_users
+        self.inc_users = frozenset(c.include_users)
+        self.inc_groups = frozenset(c.include_groups)
+        self.inc_roles = frozenset(c.include_roles)
+        self.exc_users = frozenset(c.exclude_users)
+        self.exc_groups = frozenset(c.exclude_groups)
+        self.exc_roles = frozenset(c.exclude_roles)
+        self.client_all = ALL.lower() in c.client_app_types
+        self.client_types = frozenset(c.client_app_types)
+        self.platforms_set = bool(c.include_platforms)
+        self.inc_platforms = frozenset(p.lower() for p in c.include_platforms)
+        self.platforms_all = "all" in self.inc_platforms
+        self.exc_platforms = frozenset(p.lower() for p in c.exclude_platforms)
+        self.locations_set = bool(c.include_locations)
+        self.inc_all_locations = ALL in c.include_locations
+        self.inc_trusted = "AllTrusted" in c.include_locations
+        self.inc_locations = frozenset(c.include_locations)
+        self.exc_trusted = "AllTrusted" in c.exclude_locations
+        self.exc_locations = frozenset(c.exclude_locations)
+        self.device_filter = c.device_filter
+        self.filter_mode = c.device_filter_mode
+
+
+def _rest_unmatched(policy: AccessPolicy, req: SignInRequest) -> str | None:
+    return _unmatched(_Compiled(policy.conditions), req)
+
+
+def _unmatched(c: _Compiled, req: SignInRequest) -> str | None:
+    # users
+    if c.users_none:
+        return "users: the policy includes no users"
+    if not (
+        c.users_all
+        or req.user_id in c.inc_users
+        or not c.inc_groups.isdisjoint(req.group_ids)
+        or not c.inc_roles.isdisjoint(req.role_ids)
+    ):
+        return "users: the user is not included"
+    if req.user_id in c.exc_users:
+        return "users: the user is excluded"
+    if not c.exc_groups.isdisjoint(req.group_ids):
+        return "users: a group of the user is excluded"
+    if not c.exc_roles.isdisjoint(req.role_ids):
+        return "users: a role of the user is excluded"
+    # client app types
+    if not c.client_all and req.client_app_type not in c.client_types:
+        return f"clientAppTypes: {req.client_app_type} is not included"
+    # platforms (only when the policy sets the condition)
+    if c.platforms_set:
+        platform = (req.device.platform if req.device else "").lower()
+        if not c.platforms_all and platform not in c.inc_platforms:
+            return f"platforms: {platform or 'unknown platform'} is not included"
+        if platform and platform in c.exc_platforms:
+            return f"platforms: {platform} is excluded"
+    # locations (only when set)
+    if c.locations_set:
+        here = "an unknown address" if not req.client_ip else req.client_ip
+        if not (
+            c.inc_all_locations
+            or (c.inc_trusted and req.trusted_location)
+            or not c.inc_locations.isdisjoint(req.location_ids)
+            or not c.inc_locations.isdisjoint(req.unknown_location_ids)
+        ):
+            return f"locations: {here} is not in an included location"
+        if (c.exc_trusted and req.trusted_location) or not c.exc_locations.isdisjoint(
+            req.location_ids
+        ):
+            return f"locations: {here} is in an excluded location"
+    # filter for devices
+    if c.device_filter is not None:
+        props = req.device.filter_properties if req.device else _EMPTY
+        hit = c.device_filter.matches(props)
+        if c.filter_mode == "include" and not hit:
+            return "devices: the device does not match the included filter"
+        if c.filter_mode == "exclude" and hit:
+            return "devices: the device matches the excluded filter"
+    return None
+
+
+_Check = tuple[bool, str, dict[str, Any], str | None]
 
 
 def _grant(
     policy: AccessPolicy, req: SignInRequest
-) -> tuple[bool, tuple[str, ...], list[dict[str, Any]]]:
-    results = [_control(policy, control, req) for control in policy.controls]
-    if not results:
-        return True, (f"{policy.display_name}: no grant control",), []
-    satisfied = [r for r in results if r[0]]
-    ok = bool(satisfied) if policy.operator == "OR" else len(satisfied) == len(results)
+) -> tuple[bool, tuple[str, ...], list[dict[str, Any]], tuple[str, ...]]:
+    checks = [_control(policy, control, req) for control in policy.controls]
+    prefix = f"policy '{policy.display_name}'"
+    for requirement in policy.requirements:
+        ok = req.mfa_satisfied
+        checks.append(
+            (
+                ok,
+                f"{prefix} -> {requirement}: " + ("performed" if ok else "not performed"),
+                {"policyId": policy.id, "policy": policy.display_name, "control": requirement},
+                None if ok else requirement,
+            )
+        )
+    for control in policy.unenforceable:
+        checks.append(
+            (
+                False,
+                f"{prefix} -> {control}: cannot be satisfied here",
+                {"policyId": policy.id, "policy": policy.display_name, "control": control},
+                None,
+            )
+        )
+    if not checks:
+        return True, (f"{prefix}: no grant control",), [], ()
+    satisfied = [c for c in checks if c[0]]
+    failed = [c for c in checks if not c[0]]
+    ok = bool(satisfied) if policy.operator == "OR" else not failed
     if ok:
-        return True, tuple(r[1] for r in satisfied), []
-    failed = [r for r in results if not r[0]]
-    return False, tuple(r[1] for r in failed), [r[2] for r in failed]
+        return True, tuple(c[1] for c in satisfied), [], ()
+    if policy.operator == "OR":
+        # any one control would do: what the caller can still do is any requirement listed
+        needs = tuple(c[3] for c in failed if c[3])
+    else:
+        needs = tuple(c[3] for c in failed if c[3]) if all(c[3] for c in failed) else ()
+    return False, tuple(c[1] for c in failed), [c[2] for c in failed], needs
 
 
-def _control(
-    policy: AccessPolicy, control: Control, req: SignInRequest
-) -> tuple[bool, str, dict[str, Any]]:
-    detail: dict[str, Any] = {
-        "policyId": policy.id,
-        "policy": policy.display_name,
-        "control": control.value,
-    }
+def _control(policy: AccessPolicy, control: Control, req: SignInRequest) -> _Check:
     prefix = f"policy '{policy.display_name}' -> {control.value}"
+
+    def failed(reason: str, requirement: str | None = None, **extra: Any) -> _Check:
+        detail = {"policyId": policy.id, "policy": policy.display_name, "control": control.value}
+        return False, reason, {**detail, **extra}, requirement
+
     if control is Control.BLOCK:
-        return False, f"{prefix}: access is blocked", detail
+        return failed(f"{prefix}: access is blocked")
+    if control is Control.MFA:
+        if req.mfa_satisfied:
+            return True, f"{prefix}: performed", _EMPTY, None
+        return failed(f"{prefix}: multi-factor authentication is required", "mfa")
+    if control is Control.PASSWORD_CHANGE:
+        return failed(f"{prefix}: a password change is required", "passwordChange")
+    if control in (Control.COMPLIANT_APPLICATION, Control.APPROVED_APPLICATION):
+        if req.app_protected:
+            return True, f"{prefix}: the client app is protected", _EMPTY, None
+        return failed(f"{prefix}: the client app is not protected by an app protection policy")
     device = req.device
     if device is None:
-        return False, f"{prefix}: the request carries no managed device", detail
-    detail["device"] = {"id": device.device_id, "displayName": device.display_name}
+        return failed(f"{prefix}: the request carries no managed device")
+    which = {"device": {"id": device.device_id, "displayName": device.display_name}}
+    if control is Control.DOMAIN_JOINED_DEVICE:
+        if device.trust_type == "ServerAd":
+            return True, f"{prefix}: device {device.display_name} is hybrid-joined", _EMPTY, None
+        return failed(
+            f"{prefix}: device {device.display_name} is not hybrid-joined "
+            f"(trust type {device.trust_type or 'unknown'})",
+            **which,
+        )
     if device.is_compliant:
-        return True, f"{prefix}: device {device.display_name} is compliant", detail
+        return True, f"{prefix}: device {device.display_name} is compliant", _EMPTY, None
     parts = [f"{prefix}: device {device.display_name} is {device.compliance_state}"]
-    settings = []
     for s in device.noncompliant_settings:
         parts.append(f"{s['policy']} -> {s['setting']}: {s['reason']}")
-        settings.append(s)
     if device.threat_level:
         parts.append(f"threat level {device.threat_level}")
     if device.active_alerts:
         titles = ", ".join(f"{a.title} ({a.severity})" for a in device.active_alerts)
         parts.append(f"{len(device.active_alerts)} active alerts: {titles}")
-    detail.update(
+    return failed(
+        " -> ".join(parts),
+        **which,
         complianceState=device.compliance_state,
-        settings=settings,
+        settings=list(device.noncompliant_settings),
         threatLevel=device.threat_level,
         alerts=[
             {"id": a.id, "title": a.title, "severity": a.severity} for a in device.active_alerts
         ],
     )
-    return False, " -> ".join(parts), detail

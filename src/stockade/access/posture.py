@@ -20,8 +20,15 @@ class PostureSource:
         except Exception:
             return None
 
+    def from_device_id(self, tenant_id: str, device_id: str) -> ManagedDevice | None:
+        """The managed device by directory device id (what an identity provider knows)."""
+        return self.mdm.device_by_aad_id(tenant_id, device_id)
+
     def posture(self, tenant_id: str, device: ManagedDevice) -> DevicePosture:
-        compliant = device.compliance_state is ComplianceState.COMPLIANT
+        compliant = device.compliance_state in (
+            ComplianceState.COMPLIANT,
+            ComplianceState.IN_GRACE_PERIOD,
+        )
         settings: list[dict[str, str | None]] = []
         alerts: tuple[AlertSummary, ...] = ()
         if not compliant and device.compliance is not None:
@@ -47,6 +54,8 @@ class PostureSource:
             display_name=device.device_name,
             platform=device.platform.value,
             is_compliant=compliant,
+            trust_type=device.join_type.trust_type if device.join_type else "Workplace",
+            operating_system_version=device.os_version,
             compliance_state=device.compliance_state.value,
             noncompliant_settings=tuple(settings),
             threat_level=device.threat_level.value if device.threat_level else None,

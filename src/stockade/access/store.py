@@ -1,8 +1,10 @@
-"""Access tables and queries: policies and the sign-in log."""
+"""Access tables and queries: policies, named locations, app settings and the sign-in log."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from ipaddress import ip_network
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +22,8 @@ from sqlalchemy import (
     update,
 )
 
-from stockade.access.model import AccessPolicy, Conditions, Control, PolicyState
+from stockade.access.model import AccessPolicy, NamedLocation
+from stockade.access.policy_json import build_policy
 from stockade.storage.database import TenantStore
 from stockade.storage.types import Json, UtcDateTime, metadata
 
@@ -31,11 +34,33 @@ policies = Table(
     Column("id", String(36), primary_key=True),
     Column("display_name", String(256), nullable=False),
     Column("state", String(40), nullable=False),
-    Column("conditions", Json, nullable=False),
-    Column("grant_controls", Json, nullable=False),
+    Column("definition", Json, nullable=False),
     Column("classic", Boolean, nullable=False, default=False),
     Column("connector_id", String(36), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+named_locations = Table(
+    "access_named_locations",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("display_name", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),  # ip | country
+    Column("is_trusted", Boolean, nullable=False),
+    Column("ip_ranges", Json, nullable=False),
+    Column("countries", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+app_settings = Table(
+    "access_app_settings",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("app_id", String(200), primary_key=True),
+    Column("fail_open", Boolean, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
 )
 
@@ -60,53 +85,10 @@ signins = Table(
 )
 
 
-def conditions_to_json(c: Conditions) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "users": {
-            "includeUsers": list(c.include_users),
-            "excludeUsers": list(c.exclude_users),
-            "includeGroups": list(c.include_groups),
-            "excludeGroups": list(c.exclude_groups),
-        },
-        "applications": {
-            "includeApplications": list(c.include_applications),
-            "excludeApplications": list(c.exclude_applications),
-        },
-        "platforms": None,
-    }
-    if c.include_platforms or c.exclude_platforms:
-        out["platforms"] = {
-            "includePlatforms": list(c.include_platforms),
-            "excludePlatforms": list(c.exclude_platforms),
-        }
-    return out
-
-
-def conditions_from_json(raw: dict[str, Any]) -> Conditions:
-    users = raw.get("users") or {}
-    apps = raw.get("applications") or {}
-    platforms = raw.get("platforms") or {}
-    return Conditions(
-        include_users=tuple(users.get("includeUsers", ())),
-        exclude_users=tuple(users.get("excludeUsers", ())),
-        include_groups=tuple(users.get("includeGroups", ())),
-        exclude_groups=tuple(users.get("excludeGroups", ())),
-        include_applications=tuple(apps.get("includeApplications", ())),
-        exclude_applications=tuple(apps.get("excludeApplications", ())),
-        include_platforms=tuple(platforms.get("includePlatforms", ())),
-        exclude_platforms=tuple(platforms.get("excludePlatforms", ())),
-    )
-
-
 def _policy(row: Any) -> AccessPolicy:
-    grant = row["grant_controls"]
-    return AccessPolicy(
+    return replace(
+        build_policy(row["definition"], classic=row["classic"]),
         id=row["id"],
-        display_name=row["display_name"],
-        state=PolicyState(row["state"]),
-        conditions=conditions_from_json(row["conditions"]),
-        controls=tuple(Control(c) for c in grant.get("builtInControls", ())),
-        operator=grant.get("operator", "OR"),
         classic=row["classic"],
         connector_id=row["connector_id"],
         created_at=row["created_at"],
@@ -114,7 +96,20 @@ def _policy(row: Any) -> AccessPolicy:
     )
 
 
+def _location(row: Any) -> NamedLocation:
+    return NamedLocation(
+        id=row["id"],
+        display_name=row["display_name"],
+        is_trusted=row["is_trusted"],
+        ranges=tuple(ip_network(r, strict=False) for r in row["ip_ranges"]),
+        countries=tuple(row["countries"]),
+        created_at=row["created_at"],
+        modified_at=row["modified_at"],
+    )
+
+
 class AccessStore(TenantStore):
+    # policies
     def add_policy(self, policy: AccessPolicy) -> None:
         self.conn.execute(
             insert(policies).values(
@@ -122,11 +117,7 @@ class AccessStore(TenantStore):
                 id=policy.id,
                 display_name=policy.display_name,
                 state=policy.state.value,
-                conditions=conditions_to_json(policy.conditions),
-                grant_controls={
-                    "operator": policy.operator,
-                    "builtInControls": [c.value for c in policy.controls],
-                },
+                definition=policy.definition,
                 classic=policy.classic,
                 connector_id=policy.connector_id,
                 created_at=policy.created_at,
@@ -141,11 +132,7 @@ class AccessStore(TenantStore):
             .values(
                 display_name=policy.display_name,
                 state=policy.state.value,
-                conditions=conditions_to_json(policy.conditions),
-                grant_controls={
-                    "operator": policy.operator,
-                    "builtInControls": [c.value for c in policy.controls],
-                },
+                definition=policy.definition,
                 modified_at=policy.modified_at,
             )
         )
@@ -184,17 +171,104 @@ class AccessStore(TenantStore):
         )
         return result.rowcount
 
+    # named locations
+    def add_location(self, location: NamedLocation) -> None:
+        self.conn.execute(
+            insert(named_locations).values(
+                tenant_id=self.tenant_id,
+                id=location.id,
+                display_name=location.display_name,
+                kind="country" if location.countries else "ip",
+                is_trusted=location.is_trusted,
+                ip_ranges=[str(r) for r in location.ranges],
+                countries=list(location.countries),
+                created_at=location.created_at,
+                modified_at=location.modified_at,
+            )
+        )
+
+    def replace_location(self, location: NamedLocation) -> None:
+        self.conn.execute(
+            update(named_locations)
+            .where(
+                named_locations.c.tenant_id == self.tenant_id,
+                named_locations.c.id == location.id,
+            )
+            .values(
+                display_name=location.display_name,
+                is_trusted=location.is_trusted,
+                ip_ranges=[str(r) for r in location.ranges],
+                countries=list(location.countries),
+                modified_at=location.modified_at,
+            )
+        )
+
+    def list_locations(self) -> list[NamedLocation]:
+        q = select(named_locations).where(named_locations.c.tenant_id == self.tenant_id)
+        return [
+            _location(r)
+            for r in self.conn.execute(q.order_by(named_locations.c.created_at)).mappings()
+        ]
+
+    def delete_location(self, location_id: str) -> bool:
+        result = self.conn.execute(
+            delete(named_locations).where(
+                named_locations.c.tenant_id == self.tenant_id,
+                named_locations.c.id == location_id,
+            )
+        )
+        return result.rowcount > 0
+
+    # application settings
+    def fail_open_apps(self) -> set[str]:
+        q = select(app_settings.c.app_id).where(
+            app_settings.c.tenant_id == self.tenant_id, app_settings.c.fail_open.is_(True)
+        )
+        return {r[0] for r in self.conn.execute(q)}
+
+    def set_fail_open(self, app_id: str, fail_open: bool, at: datetime) -> None:
+        self.conn.execute(
+            delete(app_settings).where(
+                app_settings.c.tenant_id == self.tenant_id, app_settings.c.app_id == app_id
+            )
+        )
+        self.conn.execute(
+            insert(app_settings).values(
+                tenant_id=self.tenant_id, app_id=app_id, fail_open=fail_open, modified_at=at
+            )
+        )
+
+    # sign-in log
     def add_signin(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(signins).values(tenant_id=self.tenant_id, **row))
 
     def list_signins(
-        self, *, limit: int, offset: int, status: str | None, since: datetime | None
+        self,
+        *,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user: str | None = None,
+        app_id: str | None = None,
+        device_id: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         where = [signins.c.tenant_id == self.tenant_id]
         if status:
             where.append(signins.c.status == status)
         if since:
             where.append(signins.c.created_at >= since)
+        if until:
+            where.append(signins.c.created_at < until)
+        if user:
+            where.append(
+                (signins.c.user_id == user) | (signins.c.user_principal_name == user.lower())
+            )
+        if app_id:
+            where.append(signins.c.app_id == app_id)
+        if device_id:
+            where.append(signins.c.device_id == device_id)
         total = int(self.conn.execute(select(func.count()).where(*where)).scalar_one())
         q = (
             select(signins)
@@ -204,3 +278,8 @@ class AccessStore(TenantStore):
             .offset(offset)
         )
         return [dict(r) for r in self.conn.execute(q).mappings()], total
+
+
+def purge_signins(conn: Any, before: datetime) -> int:
+    """Retention: drop sign-ins older than `before`, across tenants (an operator duty)."""
+    return int(conn.execute(delete(signins).where(signins.c.created_at < before)).rowcount)

@@ -1,7 +1,7 @@
 """In-process bus: handlers run synchronously in the publisher's thread.
 
 Synchronous delivery is what makes the embedded default contain a device within one request:
-the ingest call returns after risk, compliance and access caches have all moved.
+the ingest call returns after risk, compliance and the access decision cache have all moved.
 """
 
 from __future__ import annotations

@@ -31,6 +31,14 @@ class MachineRiskChanged(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MachineAlertsChanged(DomainEvent):
+    """MTD: alerts of a machine were raised, updated or triaged (its risk may be unchanged)."""
+
+    machine_id: str
+    device_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeviceComplianceChanged(DomainEvent):
     """MDM: a managed device's compliance state changed."""
 
@@ -44,3 +52,16 @@ class AccessPolicyChanged(DomainEvent):
     """Access: policies were created, changed or removed."""
 
     policy_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryChanged(DomainEvent):
+    """Directory: users, groups, memberships, roles or device registrations changed."""
+
+    object_id: str
+    change: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedLocationsChanged(DomainEvent):
+    """Access: named locations were created, changed or removed."""

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from stockade.core.errors import NotFound
+from stockade.core.errors import InvalidInput, NotFound
 from stockade.directory.model import (
+    DIRECTORY_ROLES,
     AdminPrincipal,
     ApiToken,
     DeviceRegistration,
@@ -184,6 +185,15 @@ def list_devices(
     return collection([device_json(d) for d in s.directory.list_devices(p.tenant_id)])
 
 
+@router.get("/devices/certificateAuthority")
+def device_certificate_authority(
+    p: AdminPrincipal = require(Permission.DIRECTORY_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    """The tenant's device CA: give it to the proxy that verifies device client certificates
+    (nginx `ssl_client_certificate`)."""
+    return {"certificate": s.directory.device_ca_certificate(p.tenant_id)}
+
+
 @router.get("/devices/{device_id}")
 def get_device(
     device_id: str,
@@ -231,3 +241,67 @@ def revoke_token(
     s: Services = Depends(services),
 ) -> None:
     s.directory.revoke_token(p.tenant_id, token_id)
+
+
+class NewRoleAssignment(Body):
+    principal_id: str = Field(alias="principalId", min_length=1)
+    role_definition_id: str = Field(alias="roleDefinitionId", min_length=1)
+    directory_scope_id: str = Field("/", alias="directoryScopeId")
+
+
+@router.get("/roleManagement/directory/roleDefinitions")
+def list_role_definitions(
+    p: AdminPrincipal = require(Permission.DIRECTORY_READ),
+) -> dict[str, Any]:
+    """The built-in directory roles users can hold (Entra's template ids)."""
+    return collection(
+        [
+            {"id": rid, "templateId": rid, "displayName": name, "isBuiltIn": True}
+            for rid, name in DIRECTORY_ROLES.items()
+        ]
+    )
+
+
+@router.get("/roleManagement/directory/roleAssignments")
+def list_role_assignments(
+    p: AdminPrincipal = require(Permission.DIRECTORY_READ), s: Services = Depends(services)
+) -> dict[str, Any]:
+    return collection(
+        [
+            {
+                "id": a.id,
+                "principalId": a.principal_id,
+                "roleDefinitionId": a.role_definition_id,
+                "directoryScopeId": "/",
+                "createdDateTime": a.created_at,
+            }
+            for a in s.directory.list_role_assignments(p.tenant_id)
+        ]
+    )
+
+
+@router.post("/roleManagement/directory/roleAssignments", status_code=201)
+def create_role_assignment(
+    body: NewRoleAssignment,
+    p: AdminPrincipal = require(Permission.DIRECTORY_WRITE),
+    s: Services = Depends(services),
+) -> dict[str, Any]:
+    if body.directory_scope_id != "/":
+        raise InvalidInput("only the tenant-wide scope '/' is supported", field="directoryScopeId")
+    a = s.directory.assign_role(p.tenant_id, body.principal_id, body.role_definition_id)
+    return {
+        "id": a.id,
+        "principalId": a.principal_id,
+        "roleDefinitionId": a.role_definition_id,
+        "directoryScopeId": "/",
+        "createdDateTime": a.created_at,
+    }
+
+
+@router.delete("/roleManagement/directory/roleAssignments/{assignment_id}", status_code=204)
+def delete_role_assignment(
+    assignment_id: str,
+    p: AdminPrincipal = require(Permission.DIRECTORY_WRITE),
+    s: Services = Depends(services),
+) -> None:
+    s.directory.remove_role_assignment(p.tenant_id, assignment_id)

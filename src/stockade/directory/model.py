@@ -16,6 +16,7 @@ class Permission(StrEnum):
     MDM_READ = "mdm:device:read"
     MDM_WRITE = "mdm:device:write"
     MDM_POLICY_WRITE = "mdm:policy:write"
+    MDM_DEVICE_RETIRE = "mdm:device:retire"
     MTD_READ = "mtd:machine:read"
     MTD_ALERT_WRITE = "mtd:alert:write"
     CONNECTOR_READ = "connector:connector:read"
@@ -23,6 +24,8 @@ class Permission(StrEnum):
     ACCESS_READ = "access:policy:read"
     ACCESS_WRITE = "access:policy:write"
     SIGNIN_READ = "access:signin:read"
+    ACCESS_EVALUATE = "access:decision:evaluate"
+    """For identity providers asking at sign-in (a token with the AccessEvaluator role)."""
     VULN_READ = "vulnerability:software:read"
     VULN_WRITE = "vulnerability:catalog:write"
     REMEDIATION_WRITE = "vulnerability:remediation:write"
@@ -37,6 +40,8 @@ class Role(StrEnum):
     INTUNE_ADMINISTRATOR = "IntuneAdministrator"
     CONDITIONAL_ACCESS_ADMINISTRATOR = "ConditionalAccessAdministrator"
     GLOBAL_READER = "GlobalReader"
+    ACCESS_EVALUATOR = "AccessEvaluator"
+    """A service role for identity providers: may ask for decisions, nothing else."""
 
 
 _READ = {
@@ -65,6 +70,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {
             Permission.MDM_WRITE,
             Permission.MDM_POLICY_WRITE,
+            Permission.MDM_DEVICE_RETIRE,
             Permission.CONNECTOR_WRITE,
             Permission.DIRECTORY_WRITE,
             Permission.MDM_TASK_WRITE,
@@ -72,7 +78,27 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.CONDITIONAL_ACCESS_ADMINISTRATOR: frozenset(_READ | {Permission.ACCESS_WRITE}),
     Role.GLOBAL_READER: frozenset(_READ),
+    Role.ACCESS_EVALUATOR: frozenset({Permission.ACCESS_EVALUATE}),
 }
+
+
+DIRECTORY_ROLES: dict[str, str] = {
+    # Entra built-in role template ids, so imported policies' includeRoles keep their meaning
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+}
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    principal_id: str
+    role_definition_id: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy.exc import IntegrityError
 
+from stockade.bus.base import Bus
 from stockade.core.clock import Clock
 from stockade.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from stockade.core.events import DirectoryChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
-from stockade.directory import store
+from stockade.directory import device_ca, store
 from stockade.directory.model import (
+    DIRECTORY_ROLES,
     AdminPrincipal,
     ApiToken,
     DeviceRegistration,
     Group,
     Role,
+    RoleAssignment,
     Tenant,
     User,
 )
@@ -32,12 +37,24 @@ class IssuedToken:
 
 
 class DirectoryService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, bus: Bus | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.bus = bus
+
+    def _changed(self, tenant_id: str, object_id: str, change: str) -> None:
+        if self.bus is not None:
+            self.bus.publish(
+                DirectoryChanged(
+                    tenant_id=tenant_id,
+                    occurred_at=self.clock.now(),
+                    object_id=object_id,
+                    change=change,
+                )
+            )
 
     # tenants (operator level: CLI and composition root, not the tenant API)
-    def create_tenant(self, name: str) -> tuple[Tenant, IssuedToken]:
+    def create_tenant(self, name: str, token_name: str = "bootstrap") -> tuple[Tenant, IssuedToken]:
         """A new tenant with one GlobalAdministrator token, returned once."""
         name = name.strip()
         if not name:
@@ -109,6 +126,7 @@ class DirectoryService:
                 DirectoryStore(conn, tenant_id).add_user(user)
         except IntegrityError as exc:
             raise Conflict(f"user {upn} already exists") from exc
+        self._changed(tenant_id, user.id, "user")
         return user
 
     def get_user(self, tenant_id: str, user_id: str) -> User:
@@ -157,11 +175,13 @@ class DirectoryService:
             else:
                 raise NotFound(f"no user or device {member_id}", field="member")
             s.add_member(group_id, member_id, kind)
+        self._changed(tenant_id, member_id, "membership")
 
     def remove_member(self, tenant_id: str, group_id: str, member_id: str) -> None:
         with self.db.begin() as conn:
             if not DirectoryStore(conn, tenant_id).remove_member(group_id, member_id):
                 raise NotFound(f"{member_id} is not a member of group {group_id}")
+        self._changed(tenant_id, member_id, "membership")
 
     def list_members(self, tenant_id: str, group_id: str) -> list[tuple[str, str]]:
         with self.db.read() as conn:
@@ -222,4 +242,107 @@ class DirectoryService:
                 raise NotFound(f"no device {device_id}")
             device = s.get_device(device_id)
         assert device is not None
+        self._changed(tenant_id, device_id, "device")
         return device
+
+    # directory roles of users (Entra role assignments), used by conditional access
+    def assign_role(
+        self, tenant_id: str, principal_id: str, role_definition_id: str
+    ) -> RoleAssignment:
+        if role_definition_id not in DIRECTORY_ROLES:
+            raise InvalidInput(
+                f"unknown roleDefinitionId {role_definition_id!r}", field="roleDefinitionId"
+            )
+        self.get_user(tenant_id, principal_id)
+        assignment = RoleAssignment(new_id(), principal_id, role_definition_id, self.clock.now())
+        try:
+            with self.db.begin() as conn:
+                DirectoryStore(conn, tenant_id).add_role_assignment(assignment)
+        except IntegrityError as exc:
+            raise Conflict("the user already holds this role") from exc
+        self._changed(tenant_id, principal_id, "role")
+        return assignment
+
+    def list_role_assignments(self, tenant_id: str) -> list[RoleAssignment]:
+        with self.db.read() as conn:
+            return DirectoryStore(conn, tenant_id).list_role_assignments()
+
+    def remove_role_assignment(self, tenant_id: str, assignment_id: str) -> None:
+        with self.db.begin() as conn:
+            if not DirectoryStore(conn, tenant_id).delete_role_assignment(assignment_id):
+                raise NotFound(f"no role assignment {assignment_id}")
+        self._changed(tenant_id, assignment_id, "role")
+
+    def role_ids_of(self, tenant_id: str, user_id: str) -> set[str]:
+        with self.db.read() as conn:
+            return {
+                a.role_definition_id
+                for a in DirectoryStore(conn, tenant_id).list_role_assignments(user_id)
+            }
+
+    # device certificates
+    def device_ca_certificate(self, tenant_id: str) -> str:
+        """The tenant's device CA certificate (PEM), created on first use; give it to the proxy
+        that verifies client certificates (nginx `ssl_client_certificate`)."""
+        with self.db.begin() as conn:
+            s = DirectoryStore(conn, tenant_id)
+            found = s.device_ca()
+            if found is None:
+                tenant = store.get_tenant(conn, tenant_id)
+                cert_pem, key_pem = device_ca.new_ca(
+                    tenant.name if tenant else tenant_id, self.clock.now()
+                )
+                s.set_device_ca(cert_pem, key_pem, self.clock.now())
+                return cert_pem
+            return found[0]
+
+    def issue_device_certificate(self, tenant_id: str, device_id: str, csr_pem: str) -> str:
+        self.device_ca_certificate(tenant_id)
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            s = DirectoryStore(conn, tenant_id)
+            if s.get_device(device_id) is None:
+                raise NotFound(f"no device {device_id}")
+            ca = s.device_ca()
+            assert ca is not None
+            try:
+                issued = device_ca.issue(ca[0], ca[1], csr_pem, device_id, now)
+            except device_ca.CertificateError as exc:
+                raise InvalidInput(str(exc), field="certificateSigningRequest") from None
+            s.add_device_certificate(issued.sha256, issued.sha1, device_id, issued.not_after, now)
+        return issued.pem
+
+    def device_for_certificate(
+        self, tenant_id: str, *, pem: str | None = None, fingerprint: str | None = None
+    ) -> str | None:
+        """The registered, enabled device a verified client certificate belongs to, or None.
+
+        A PEM must have been issued by this tenant's device CA and be within its validity; a
+        bare fingerprint (SHA-256, or SHA-1 as nginx's `$ssl_client_fingerprint`) is trusted
+        only because the proxy verified the certificate against the tenant's CA.
+        """
+        now = self.clock.now()
+        if pem:
+            try:
+                cert = device_ca.parse_presented(pem)
+                with self.db.read() as conn:
+                    ca = DirectoryStore(conn, tenant_id).device_ca()
+                if ca is None:
+                    return None
+                cert.verify_directly_issued_by(
+                    device_ca.x509.load_pem_x509_certificate(ca[0].encode())
+                )
+            except (device_ca.CertificateError, ValueError, TypeError, InvalidSignature):
+                return None
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                return None
+            fingerprint = device_ca.fingerprint(cert, device_ca.hashes.SHA256())
+        if not fingerprint:
+            return None
+        with self.db.read() as conn:
+            found = DirectoryStore(conn, tenant_id).device_for_fingerprint(
+                device_ca.normalise_fingerprint(fingerprint)
+            )
+        if found is None or found[1] < now:
+            return None
+        return found[0] if self.is_device_registered(tenant_id, found[0]) else None

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    Text,
     UniqueConstraint,
     and_,
     insert,
@@ -21,7 +22,15 @@ from sqlalchemy import (
     update,
 )
 
-from stockade.directory.model import ApiToken, DeviceRegistration, Group, Role, Tenant, User
+from stockade.directory.model import (
+    ApiToken,
+    DeviceRegistration,
+    Group,
+    Role,
+    RoleAssignment,
+    Tenant,
+    User,
+)
 from stockade.storage.database import TenantStore
 from stockade.storage.types import UtcDateTime, metadata
 
@@ -76,6 +85,39 @@ devices = Table(
     Column("registered_owner_id", String(36), nullable=True),
     Column("account_enabled", Boolean, nullable=False, default=True),
     Column("registered_at", UtcDateTime, nullable=False),
+)
+
+role_assignments = Table(
+    "directory_role_assignments",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("id", String(36), primary_key=True),
+    Column("principal_id", String(36), nullable=False),
+    Column("role_definition_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint(
+        "tenant_id", "principal_id", "role_definition_id", name="uq_directory_role_assignments"
+    ),
+)
+
+device_ca = Table(
+    "directory_device_ca",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), primary_key=True),
+    Column("cert_pem", Text, nullable=False),
+    Column("key_pem", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+device_certificates = Table(
+    "directory_device_certificates",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("directory_tenants.id"), nullable=False),
+    Column("sha256", String(64), primary_key=True),
+    Column("sha1", String(40), nullable=False, index=True),
+    Column("device_id", String(36), nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 api_tokens = Table(
@@ -351,3 +393,75 @@ class DirectoryStore(TenantStore):
             .values(revoked_at=at)
         )
         return result.rowcount > 0
+
+    # directory role assignments
+    def add_role_assignment(self, assignment: RoleAssignment) -> None:
+        self.conn.execute(
+            insert(role_assignments).values(
+                tenant_id=self.tenant_id,
+                id=assignment.id,
+                principal_id=assignment.principal_id,
+                role_definition_id=assignment.role_definition_id,
+                created_at=assignment.created_at,
+            )
+        )
+
+    def list_role_assignments(self, principal_id: str | None = None) -> list[RoleAssignment]:
+        q = select(role_assignments).where(role_assignments.c.tenant_id == self.tenant_id)
+        if principal_id:
+            q = q.where(role_assignments.c.principal_id == principal_id)
+        return [
+            RoleAssignment(r["id"], r["principal_id"], r["role_definition_id"], r["created_at"])
+            for r in self.conn.execute(q.order_by(role_assignments.c.created_at)).mappings()
+        ]
+
+    def delete_role_assignment(self, assignment_id: str) -> bool:
+        result = self.conn.execute(
+            role_assignments.delete().where(
+                role_assignments.c.tenant_id == self.tenant_id,
+                role_assignments.c.id == assignment_id,
+            )
+        )
+        return result.rowcount > 0
+
+    # device CA and certificates
+    def device_ca(self) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            select(device_ca.c.cert_pem, device_ca.c.key_pem).where(
+                device_ca.c.tenant_id == self.tenant_id
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def set_device_ca(self, cert_pem: str, key_pem: str, at: datetime) -> None:
+        self.conn.execute(
+            insert(device_ca).values(
+                tenant_id=self.tenant_id, cert_pem=cert_pem, key_pem=key_pem, created_at=at
+            )
+        )
+
+    def add_device_certificate(
+        self, sha256: str, sha1: str, device_id: str, not_after: datetime, at: datetime
+    ) -> None:
+        self.conn.execute(
+            insert(device_certificates).values(
+                tenant_id=self.tenant_id,
+                sha256=sha256,
+                sha1=sha1,
+                device_id=device_id,
+                not_after=not_after,
+                created_at=at,
+            )
+        )
+
+    def device_for_fingerprint(self, fingerprint: str) -> tuple[str, datetime] | None:
+        """(device id, not after) for a SHA-256 or SHA-1 fingerprint."""
+        column = (
+            device_certificates.c.sha256 if len(fingerprint) == 64 else device_certificates.c.sha1
+        )
+        row = self.conn.execute(
+            select(device_certificates.c.device_id, device_certificates.c.not_after).where(
+                device_certificates.c.tenant_id == self.tenant_id, column == fingerprint
+            )
+        ).first()
+        return (row[0], row[1]) if row else None

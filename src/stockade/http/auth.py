@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 
 from stockade.core.errors import Forbidden, Unauthenticated
@@ -73,8 +73,11 @@ def public(reason: str) -> Any:
     return Depends(dependency)
 
 
-def _mark(fn: Callable[..., Any], value: str) -> None:
+def mark_auth(fn: Callable[..., Any], value: str) -> None:
     setattr(fn, AUTH_MARK, value)
+
+
+_mark = mark_auth
 
 
 def route_auth(route: Any) -> list[str]:
@@ -100,4 +103,6 @@ def api_routes(routes: list[Any]) -> list[APIRoute]:
             out.append(route)
         elif (inner := getattr(route, "original_router", None)) is not None:
             out.extend(api_routes(list(inner.routes)))
+        elif isinstance(getattr(route, "app", None), FastAPI):  # a mounted sub-application
+            out.extend(api_routes(list(route.app.routes)))
     return out

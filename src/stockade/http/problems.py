@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -11,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from stockade.core.errors import StockadeError
+
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
@@ -23,7 +26,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
         "detail": detail,
         "code": code,
     }
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body.update({k: v for k, v in extra.items() if v is not None and k not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
         orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers
@@ -47,6 +50,13 @@ def install(app: FastAPI) -> None:
         fields = ", ".join(e["field"] or "(body)" for e in errors)
         return problem(
             422, "Invalid input", f"invalid fields: {fields}", "invalid_input", errors=errors
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(
+            500, "Internal error", "an unexpected error occurred; it was logged", "internal"
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -29,7 +29,9 @@ class RunningServer:
 
 def start_in_thread(app: FastAPI, host: str, port: int, timeout: float = 15.0) -> RunningServer:
     """Serve `app` on a background thread; `port=0` picks a free port."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="stockade-http", daemon=True)
     thread.start()

@@ -10,16 +10,163 @@ from typing import Any
 from stockade.core.model import Platform, ThreatLevel
 
 
+class DevicePlatform(StrEnum):
+    """Platforms a device can enroll as: the shared `Platform` ones plus Linux, which only
+    device management knows (the reference agent runs on it; threat defense has no Linux
+    toggle on the connector yet). Values equal `Platform`'s, so the two compare equal."""
+
+    WINDOWS = "windows"
+    ANDROID = "android"
+    IOS = "iOS"
+    LINUX = "linux"
+
+
 class ComplianceState(StrEnum):
     UNKNOWN = "unknown"
+    NOT_APPLICABLE = "notApplicable"
     COMPLIANT = "compliant"
+    IN_GRACE_PERIOD = "inGracePeriod"
     NONCOMPLIANT = "noncompliant"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        """Intune's order for "the worst of several policies" (conflict sits just below error)."""
+        return _STATE_ORDER.index(self)
+
+
+_STATE_ORDER = list(ComplianceState)
 
 
 class SettingState(StrEnum):
     COMPLIANT = "compliant"
     NONCOMPLIANT = "noncompliant"
     NOT_APPLICABLE = "notApplicable"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    NOT_EVALUATED = "notEvaluated"
+    """Imported anyway but not supported here: shown, never counted."""
+
+
+class ActionType(StrEnum):
+    """`deviceComplianceActionItem.actionType` values we act on."""
+
+    NO_ACTION = "noAction"
+    BLOCK = "block"
+    NOTIFICATION = "notification"
+    PUSH_NOTIFICATION = "pushNotification"
+    REMOTE_LOCK = "remoteLock"
+    RETIRE = "retire"
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    action_type: ActionType
+    grace_period_hours: int
+    notification_template_id: str | None = None
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionTimer:
+    """One scheduled action for one noncompliance episode of a device under a policy."""
+
+    id: str
+    device_id: str
+    policy_id: str
+    action: ScheduledAction
+    episode: datetime
+    due_at: datetime
+    fired_at: datetime | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceCommand:
+    """Something queued for the device's agent (Graph `deviceActionResult.actionName`)."""
+
+    id: str
+    device_id: str
+    action_name: str
+    payload: dict[str, Any]
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LocalizedMessage:
+    locale: str
+    subject: str
+    message_template: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class NotificationTemplate:
+    """Graph `notificationMessageTemplate` with its `localizedNotificationMessages`."""
+
+    id: str
+    display_name: str
+    default_locale: str
+    messages: tuple[LocalizedMessage, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Graph `auditEvent` (deviceManagement/auditEvents), kept for device actions."""
+
+    id: str
+    activity_at: datetime
+    activity: str
+    actor: dict[str, Any]
+    resources: tuple[dict[str, Any], ...]
+    result: str
+
+
+APP_PROTECTION_TYPES: dict[str, Platform] = {
+    "#microsoft.graph.androidManagedAppProtection": Platform.ANDROID,
+    "#microsoft.graph.iosManagedAppProtection": Platform.IOS,
+}
+ALL_LICENSED_USERS = "allLicensedUsers"
+
+
+@dataclass(frozen=True)
+class AppProtectionPolicy:
+    """Graph `androidManagedAppProtection` / `iosManagedAppProtection` (the MTD part)."""
+
+    id: str
+    odata_type: str
+    display_name: str
+    description: str
+    maximum_allowed_device_threat_level: ThreatLevel | None
+    """None is Graph's `notConfigured`."""
+    mobile_threat_defense_remediation_action: str
+    """`block`, `wipe` or `warn`."""
+    apps: tuple[str, ...]
+    """Package ids (Android) or bundle ids (iOS) the policy protects."""
+    created_at: datetime
+    modified_at: datetime
+    unsupported: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    """Group ids, or `allLicensedUsers`."""
+    version: int = 1
+
+    @property
+    def platform(self) -> Platform:
+        return APP_PROTECTION_TYPES[self.odata_type]
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """Graph `deviceManagementSettings`."""
+
+    secure_by_default: bool = False
+    """Mark devices with no compliance policy assigned as noncompliant."""
+    checkin_threshold_days: int = 30
+    """`deviceComplianceCheckinThresholdDays`: a device silent for longer is noncompliant."""
 
 
 class JoinType(StrEnum):
@@ -37,13 +184,33 @@ class JoinType(StrEnum):
         }[self]
 
 
-POLICY_PLATFORMS: dict[str, Platform] = {
-    "#microsoft.graph.windows10CompliancePolicy": Platform.WINDOWS,
-    "#microsoft.graph.androidCompliancePolicy": Platform.ANDROID,
-    "#microsoft.graph.iosCompliancePolicy": Platform.IOS,
+ONBOARDING_PROFILE_TYPE = "#microsoft.graph.windowsDefenderAdvancedThreatProtectionConfiguration"
+ANDROID_MTD_APP_CONFIG_TYPE = "#microsoft.graph.androidManagedStoreAppConfiguration"
+
+# the settings an admin may set on each profile type, with their defaults
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    ONBOARDING_PROFILE_TYPE: {
+        "allowSampleSharing": True,
+        "enableExpeditedTelemetryReporting": False,
+    },
+    ANDROID_MTD_APP_CONFIG_TYPE: {
+        "packageId": "com.stockade.mtd",
+        "antiPhishingEnabled": True,
+        "vpnEnabled": True,
+    },
+}
+# platforms a profile type applies to; other devices report it as notApplicable
+PROFILE_PLATFORMS: dict[str, frozenset[Platform]] = {
+    ONBOARDING_PROFILE_TYPE: frozenset(DevicePlatform),
+    ANDROID_MTD_APP_CONFIG_TYPE: frozenset({Platform.ANDROID}),
 }
 
-ONBOARDING_PROFILE_TYPE = "#microsoft.graph.windowsDefenderAdvancedThreatProtectionConfiguration"
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    ERROR = "error"
+    NOT_APPLICABLE = "notApplicable"
 
 
 @dataclass(frozen=True)
@@ -74,17 +241,24 @@ class ComplianceResult:
 class CompliancePolicy:
     id: str
     odata_type: str
+    platform: Platform
     display_name: str
     description: str
-    device_threat_protection_enabled: bool
-    device_threat_protection_required_security_level: ThreatLevel
+    settings: dict[str, Any]
+    """Supported settings that are actively set (see catalog.py), in Graph's casing."""
     created_at: datetime
     modified_at: datetime
+    unsupported: dict[str, Any] = field(default_factory=dict)
+    """Imported anyway: stored, shown as not evaluated, reported on every read."""
+    scheduled_actions: tuple[ScheduledAction, ...] = ()
     group_ids: tuple[str, ...] = ()
+    version: int = 1
 
     @property
-    def platform(self) -> Platform:
-        return POLICY_PLATFORMS[self.odata_type]
+    def block_grace_hours(self) -> int:
+        return next(
+            (a.grace_period_hours for a in self.scheduled_actions if a.action_type == "block"), 0
+        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +277,7 @@ class ManagedDevice:
     id: str
     azure_ad_device_id: str
     device_name: str
-    platform: Platform
+    platform: DevicePlatform
     os_version: str
     join_type: JoinType | None
     user_id: str
@@ -115,12 +289,24 @@ class ManagedDevice:
     threat_sequence: int
     threat_updated_at: datetime | None
     compliance: ComplianceResult | None = field(default=None)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the device reported at check-in (see `DeviceFacts` in api.py)."""
+    noncompliant_since: dict[str, datetime] = field(default_factory=dict)
+    """Per policy id: when the current noncompliance began (grace periods count from it)."""
+    management_state: str = "managed"
+    """Graph `managementState`: managed, retirePending, retireIssued, wipePending, ..."""
 
     @property
     def operating_system(self) -> str:
-        return {Platform.WINDOWS: "Windows", Platform.ANDROID: "Android", Platform.IOS: "iOS"}[
-            self.platform
-        ]
+        return OPERATING_SYSTEMS[self.platform]
+
+
+OPERATING_SYSTEMS = {
+    DevicePlatform.WINDOWS: "Windows",
+    DevicePlatform.ANDROID: "Android",
+    DevicePlatform.IOS: "iOS",
+    DevicePlatform.LINUX: "Linux",
+}
 
 
 @dataclass(frozen=True)
@@ -131,3 +317,17 @@ class EnrollmentToken:
     expires_at: datetime
     revoked_at: datetime | None
     use_count: int
+
+
+@dataclass(frozen=True)
+class PartnerCompliance:
+    """What the threat-defense connector says about a platform, for compliance.
+
+    Set by the connector; the device threat-level setting is evaluated only while a partner is
+    enabled for the platform and responsive.
+    """
+
+    enabled: bool
+    responsive: bool = True
+    blocked_on_missing_data: bool = False
+    unsupported_os_blocked: bool = False

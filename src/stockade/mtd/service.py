@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from stockade.bus.base import Bus
 from stockade.core.clock import Clock
 from stockade.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from stockade.core.events import MachineRiskChanged
+from stockade.core.events import MachineAlertsChanged, MachineRiskChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
 from stockade.core.model import RiskScore
 from stockade.detection.engine import DetectionEngine
@@ -83,6 +84,9 @@ class MtdService:
         self.engine = engine
         self.public_url = public_url
         self.max_batch_events = max_batch_events
+        self.registration: Callable[[str, str], bool] = directory.is_device_registered
+        """Whether a device is registered (the classic rule); the composition root points it
+        at the connector when the directory lives in another deployment."""
 
     # onboarding
     def onboarding_package(self, tenant_id: str) -> OnboardingPackage:
@@ -155,7 +159,7 @@ class MtdService:
         return machine, sensor
 
     def _require_registered(self, tenant_id: str, device_id: str) -> None:
-        if not self.directory.is_device_registered(tenant_id, device_id):
+        if not self.registration(tenant_id, device_id):
             raise Forbidden(
                 f"device {device_id} is not registered (or is disabled) in the directory; "
                 "the classic access policy requires registration before a device may talk to "
@@ -216,6 +220,7 @@ class MtdService:
         touched: list[Alert] = []
         with self.db.begin() as conn:
             s = MtdStore(conn, tenant_id)
+            s.lock_machine(machine.id)
             for rule_id, matched in hits.items():
                 rule = infos[rule_id]
                 first = min(r["event_time"] for r in matched)
@@ -248,6 +253,7 @@ class MtdService:
                 s.add_evidence(alert.id, [r["id"] for r in matched])
                 touched.append(alert)
             changed = self._recompute_risk(s, machine.id)
+        self._publish_alerts(tenant_id, machine)
         if changed:
             self._publish_risk(tenant_id, changed[0], changed[1])
             risk = changed[0].risk_score
@@ -264,6 +270,16 @@ class MtdService:
         sequence = machine.risk_sequence + 1
         s.update_machine(machine_id, risk_score=risk.value, risk_sequence=sequence)
         return replace(machine, risk_score=risk, risk_sequence=sequence), machine.risk_score
+
+    def _publish_alerts(self, tenant_id: str, machine: Machine) -> None:
+        self.bus.publish(
+            MachineAlertsChanged(
+                tenant_id=tenant_id,
+                occurred_at=self.clock.now(),
+                machine_id=machine.id,
+                device_id=machine.aad_device_id,
+            )
+        )
 
     def _publish_risk(self, tenant_id: str, machine: Machine, previous: RiskScore | None) -> None:
         self.bus.publish(
@@ -331,6 +347,7 @@ class MtdService:
             alert = s.get_alert(alert_id)
             if alert is None:
                 raise NotFound(f"no alert {alert_id}")
+            s.lock_machine(alert.machine_id)
             s.update_alert(
                 alert_id,
                 status=status.value,
@@ -338,6 +355,9 @@ class MtdService:
                 resolved_at=now if status is AlertStatus.RESOLVED else None,
             )
             changed = self._recompute_risk(s, alert.machine_id)
+            machine = s.get_machine(alert.machine_id)
+        assert machine is not None
+        self._publish_alerts(tenant_id, machine)
         if changed:
             self._publish_risk(tenant_id, changed[0], changed[1])
         return self.get_alert(tenant_id, alert_id, with_evidence=False)

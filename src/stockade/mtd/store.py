@@ -181,6 +181,16 @@ class MtdStore(TenantStore):
         )
         return _machine(row) if row else None
 
+    def lock_machine(self, machine_id: str) -> None:
+        """Serialize alert and risk writers of one machine (row lock on PostgreSQL; SQLite
+        writers already hold the database write lock)."""
+        if self.conn.dialect.name != "sqlite":
+            self.conn.execute(
+                select(machines.c.id)
+                .where(machines.c.tenant_id == self.tenant_id, machines.c.id == machine_id)
+                .with_for_update()
+            )
+
     def list_machines(self) -> list[Machine]:
         q = (
             select(machines)

@@ -38,6 +38,9 @@ class SimulatedDevice:
     sensor_credential: str = ""
     machine_id: str = ""
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    key_pem: str = ""
+    certificate_pem: str = ""
+    ca_pem: str = ""
 
     @property
     def os_platform(self) -> str:
@@ -47,8 +50,8 @@ class SimulatedDevice:
             return "Windows11" if major[0] == "11" or build >= 22000 else "Windows10"
         return {"android": "Android", "iOS": "iOS"}[self.platform]
 
-    def enroll(self, enrollment_token: str) -> None:
-        body = {
+    def enroll(self, enrollment_token: str, *, with_certificate: bool = False) -> None:
+        body: dict[str, Any] = {
             "deviceName": self.name,
             "platform": self.platform,
             "osVersion": self.os_version,
@@ -56,6 +59,8 @@ class SimulatedDevice:
         }
         if self.join_type:
             body["joinType"] = self.join_type
+        if with_certificate:
+            self.key_pem, body["certificateSigningRequest"] = signing_request(self.name)
         data = expect(
             self.client.post(
                 "/api/enrollment/enroll",
@@ -67,6 +72,8 @@ class SimulatedDevice:
         self.managed_device_id = data["managedDevice"]["id"]
         self.device_id = data["managedDevice"]["azureADDeviceId"]
         self.credential = data["deviceCredential"]
+        self.certificate_pem = data.get("deviceCertificate", "")
+        self.ca_pem = data.get("caCertificate", "")
 
     def check_in(self) -> dict[str, Any]:
         data = expect(
@@ -129,3 +136,24 @@ class SimulatedDevice:
         return self.client.get(
             "/access/forward-auth", params={"tenant": tenant, "app": app}, headers=headers
         )
+
+
+def signing_request(name: str) -> tuple[str, str]:
+    """(private key PEM, CSR PEM) for a device certificate, as a device would make them."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM).decode()

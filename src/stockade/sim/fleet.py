@@ -27,6 +27,8 @@ class Tenant:
     connector_id: str
     access_policy_id: str
     users: list[str]
+    partner_credential: str | None = None
+    """With a remote connector: the credential the threat-defense deployment links with."""
 
 
 def admin_client(base_url: str, token: str) -> httpx.Client:
@@ -35,11 +37,15 @@ def admin_client(base_url: str, token: str) -> httpx.Client:
     )
 
 
-def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
+def provision(
+    admin: httpx.Client, tenant_name: str, users: int = 10, *, remote_partner: bool = False
+) -> Tenant:
     """Users, a group, the connector, one compliance policy per platform (threat level at or
     under Medium), the onboarding profile and a "require compliant device" access policy.
 
-    `admin` is an HTTP client carrying a GlobalAdministrator token of the tenant.
+    `admin` is an HTTP client carrying a GlobalAdministrator token of the tenant. With
+    `remote_partner`, the connector is for threat defense in another deployment, which fills in
+    the onboarding profile when it links (assign it then with `assign_profiles`).
     """
     group = expect(admin.post("/api/groups", json={"displayName": "Corporate users"}), 201)
     upns = []
@@ -64,7 +70,12 @@ def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
     connector = expect(
         admin.post(
             "/api/deviceManagement/mobileThreatDefenseConnectors",
-            json={"windowsEnabled": True, "androidEnabled": True, "iosEnabled": True},
+            json={
+                "windowsEnabled": True,
+                "androidEnabled": True,
+                "iosEnabled": True,
+                "remotePartner": remote_partner,
+            },
         ),
         201,
     )
@@ -89,15 +100,7 @@ def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
             ),
             200,
         )
-    configs = expect(admin.get("/api/deviceManagement/deviceConfigurations"), 200)["value"]
-    for config in configs:
-        expect(
-            admin.post(
-                f"/api/deviceManagement/deviceConfigurations/{config['id']}/assign",
-                json=assignment,
-            ),
-            200,
-        )
+    assign_profiles(admin, group["id"])
     access = expect(
         admin.post(
             "/api/identity/conditionalAccess/policies",
@@ -124,7 +127,22 @@ def provision(admin: httpx.Client, tenant_name: str, users: int = 10) -> Tenant:
         connector_id=connector["id"],
         access_policy_id=access["id"],
         users=upns,
+        partner_credential=connector.get("partnerCredential"),
     )
+
+
+def assign_profiles(admin: httpx.Client, group_id: str) -> None:
+    """Assign every configuration profile (the onboarding profile among them) to the group."""
+    assignment = {"assignments": [{"target": {"groupId": group_id}}]}
+    configs = expect(admin.get("/api/deviceManagement/deviceConfigurations"), 200)["value"]
+    for config in configs:
+        expect(
+            admin.post(
+                f"/api/deviceManagement/deviceConfigurations/{config['id']}/assign",
+                json=assignment,
+            ),
+            200,
+        )
 
 
 def fleet_specs(client: httpx.Client, users: list[str], count: int) -> list[SimulatedDevice]:
