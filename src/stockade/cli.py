@@ -17,6 +17,7 @@ from stockade import __version__
 from stockade.detection import cli as detection_cli
 from stockade.directory.model import Role
 from stockade.settings import Settings
+from stockade.vulnerability.cli import app as vuln_app
 
 app = typer.Typer(help="Stockade: threat defense, device management and conditional access.")
 tenant_app = typer.Typer(help="Tenants (operator commands, run on the server).")
@@ -25,6 +26,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(db_app, name="db")
 app.add_typer(detection_cli.rules_app, name="rules")
 app.command("hunt")(detection_cli.hunt)
+app.add_typer(vuln_app, name="vuln")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -9,6 +9,7 @@ from stockade.access.posture import PostureSource
 from stockade.access.service import AccessService
 from stockade.bus import InProcessBus
 from stockade.bus.base import Bus
+from stockade.connector.remediation import RemediationLink
 from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
 from stockade.detection.engine import DetectionEngine
@@ -17,10 +18,12 @@ from stockade.detection.service import DetectionService
 from stockade.directory.service import DirectoryService
 from stockade.mdm.mail import SmtpMailer
 from stockade.mdm.service import MdmService
+from stockade.mdm.tasks.service import SecurityTaskService
 from stockade.mtd.service import MtdService
 from stockade.settings import Settings
 from stockade.storage.database import Database
 from stockade.storage.migrate import upgrade
+from stockade.vulnerability.service import VulnerabilityService
 
 
 @dataclass
@@ -35,6 +38,9 @@ class Services:
     access: AccessService
     connector: ConnectorService
     detection: DetectionService
+    vulnerability: VulnerabilityService
+    security_tasks: SecurityTaskService
+    remediation: RemediationLink
     jwt: JwtVerifier | None = None
     tenant_ids: dict[str, str] = field(default_factory=dict)
     """Tenant name or id -> id, for forward auth (tenants are never renamed)."""
@@ -101,8 +107,24 @@ class Services:
             if settings.jwt_jwks_url
             else None
         )
+        vulnerability = VulnerabilityService(db, clock, directory, mtd)
+        security_tasks = SecurityTaskService(db, clock)
+        remediation = RemediationLink(vulnerability, security_tasks)
         return cls(
-            settings, db, bus, clock, directory, mdm, mtd, access, connector, detection, verifier
+            settings,
+            db,
+            bus,
+            clock,
+            directory,
+            mdm,
+            mtd,
+            access,
+            connector,
+            detection,
+            vulnerability,
+            security_tasks,
+            remediation,
+            verifier,
         )
 
     def close(self) -> None:

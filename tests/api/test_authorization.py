@@ -124,6 +124,7 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
             json={"queryCondition": {"queryText": TENANT_RULE}},
         ).json()["id"],
     }
+    ids.update(_vulnerability_ids(ctx, device))
     return ctx, ids
 
 
@@ -132,6 +133,60 @@ TENANT_RULE = (
     "logsource: {product: windows, category: process_creation}\n"
     "detection: {sel: {CommandLine|contains: tenant-a-only}, condition: sel}\n"
 )
+
+
+def _vulnerability_ids(ctx: Any, device: Any) -> dict[str, str]:
+    """A vulnerable Chrome on A's device, its recommendation and a remediation in flight."""
+    cpe = "cpe:2.3:a:google:chrome:*:*:*:*:*:*:*:*"
+    ctx.client.post(
+        "/api/vulnerabilities/imports",
+        json={
+            "format": "NVD_CVE",
+            "vulnerabilities": [
+                {
+                    "cve": {
+                        "id": "CVE-2024-0519",
+                        "descriptions": [{"lang": "en", "value": "Chrome"}],
+                        "configurations": [
+                            {
+                                "nodes": [
+                                    {
+                                        "cpeMatch": [
+                                            {
+                                                "vulnerable": True,
+                                                "criteria": cpe,
+                                                "versionEndExcluding": "120.0.6099.224",
+                                            }
+                                        ]
+                                    }
+                                ]
+                            }
+                        ],
+                    }
+                }
+            ],
+        },
+    )
+    device.client.post(
+        "/api/mtd/inventory",
+        headers={"Authorization": f"Bearer {device.sensor_credential}"},
+        json={
+            "software": [
+                {"name": "Google Chrome", "version": "119.0", "source": "windowsUninstall"}
+            ]
+        },
+    )
+    recommendation_id = ctx.client.get("/api/recommendations").json()["value"][0]["id"]
+    activity = ctx.client.post(
+        "/api/remediationActivities", json={"recommendationId": recommendation_id}
+    ).json()
+    return {
+        "cve_id": "CVE-2024-0519",
+        "software_id": "google-_-chrome",
+        "recommendation_id": recommendation_id,
+        "activity_id": activity["id"],
+        "task_id": activity["securityTaskId"],
+    }
 
 
 # (method, path with the id names of _tenant_a, body): every route with a path parameter
@@ -232,6 +287,26 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/security/rules/detectionRules/{detection_rule_id}", None),
     ("PATCH", "/api/security/rules/detectionRules/{detection_rule_id}", {"isEnabled": False}),
     ("DELETE", "/api/security/rules/detectionRules/{detection_rule_id}", None),
+    ("GET", "/api/vulnerabilities/{cve_id}", None),
+    ("GET", "/api/vulnerabilities/{cve_id}/machineReferences", None),
+    ("GET", "/api/software/{software_id}", None),
+    ("GET", "/api/software/{software_id}/vulnerabilities", None),
+    ("GET", "/api/software/{software_id}/machineReferences", None),
+    ("GET", "/api/recommendations/{recommendation_id}", None),
+    ("GET", "/api/recommendations/{recommendation_id}/machineReferences", None),
+    (
+        "POST",
+        "/api/recommendations/{recommendation_id}/exceptions",
+        {"justification": "x", "expirationDateTime": "2999-01-01T00:00:00Z"},
+    ),
+    ("GET", "/api/machines/{machine_id}/software", None),
+    ("GET", "/api/machines/{machine_id}/softwareInventoryChanges", None),
+    ("GET", "/api/machines/{machine_id}/vulnerabilities", None),
+    ("GET", "/api/remediationActivities/{activity_id}", None),
+    ("PATCH", "/api/remediationActivities/{activity_id}", {"status": "completed"}),
+    ("POST", "/api/remediationActivities/{activity_id}/notes", {"text": "x"}),
+    ("GET", "/api/deviceManagement/deviceAppManagementTasks/{task_id}", None),
+    ("PATCH", "/api/deviceManagement/deviceAppManagementTasks/{task_id}", {"status": "active"}),
 ]
 
 # routes whose path parameter names something of the caller's own, not another's object
@@ -270,6 +345,8 @@ def test_another_tenant_gets_404_on_every_object(make_tenant, client: TestClient
     # A's objects are untouched by B's attempts
     assert ctx_a.client.get(f"/api/alerts/{ids['alert_id']}").json()["status"] == "new"
     assert ctx_a.client.get(f"/api/devices/{ids['directory_device_id']}").json()["accountEnabled"]
+    activity = ctx_a.client.get(f"/api/remediationActivities/{ids['activity_id']}").json()
+    assert activity["status"] == "pending"
 
 
 @pytest.mark.parametrize("header", ["X-Stockade-Device"])

@@ -28,6 +28,10 @@ class Permission(StrEnum):
     """For identity providers asking at sign-in (a token with the AccessEvaluator role)."""
     DETECTION_READ = "detection:rule:read"
     DETECTION_WRITE = "detection:rule:write"
+    VULN_READ = "vulnerability:software:read"
+    VULN_WRITE = "vulnerability:catalog:write"
+    REMEDIATION_WRITE = "vulnerability:remediation:write"
+    MDM_TASK_WRITE = "mdm:task:write"
 
 
 class Role(StrEnum):
@@ -50,12 +54,20 @@ _READ = {
     Permission.ACCESS_READ,
     Permission.SIGNIN_READ,
     Permission.DETECTION_READ,
+    Permission.VULN_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.GLOBAL_ADMINISTRATOR: frozenset(Permission),
     Role.SECURITY_ADMINISTRATOR: frozenset(
-        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE, Permission.DETECTION_WRITE}
+        _READ
+        | {
+            Permission.MTD_ALERT_WRITE,
+            Permission.CONNECTOR_WRITE,
+            Permission.DETECTION_WRITE,
+            Permission.VULN_WRITE,
+            Permission.REMEDIATION_WRITE,
+        }
     ),
     Role.INTUNE_ADMINISTRATOR: frozenset(
         _READ
@@ -65,6 +77,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MDM_DEVICE_RETIRE,
             Permission.CONNECTOR_WRITE,
             Permission.DIRECTORY_WRITE,
+            Permission.MDM_TASK_WRITE,
         }
     ),
     Role.CONDITIONAL_ACCESS_ADMINISTRATOR: frozenset(_READ | {Permission.ACCESS_WRITE}),

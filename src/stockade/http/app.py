@@ -22,8 +22,10 @@ from stockade.http import problems
 from stockade.http.auth import public
 from stockade.mdm.api import router as mdm_router
 from stockade.mdm.scheduler import ActionScheduler
+from stockade.mdm.tasks.api import router as security_tasks_router
 from stockade.mtd.api import router as mtd_router
 from stockade.services import Services
+from stockade.vulnerability.api import router as vulnerability_router
 
 health = APIRouter(tags=["health"])
 
@@ -68,6 +70,8 @@ def create_app(services: Services) -> FastAPI:
         link_router,
         access_router,
         detection_router,
+        vulnerability_router,
+        security_tasks_router,
     ):
         app.include_router(router)
     app.mount(PARTNER_PREFIX, build_partner_app(services))
