@@ -18,7 +18,14 @@ log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    extra: dict[str, Any] | None = None,
+    **more: Any,
+) -> Response:
     body = {
         "type": f"urn:stockade:problem:{code}",
         "title": title,
@@ -26,7 +33,8 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
         "detail": detail,
         "code": code,
     }
-    body.update({k: v for k, v in extra.items() if v is not None and k not in body})
+    fields = {**(extra or {}), **more}
+    body.update({k: v for k, v in fields.items() if v is not None and k not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
         orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM, headers=headers
@@ -36,7 +44,8 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
 def install(app: FastAPI) -> None:
     @app.exception_handler(StockadeError)
     async def _stockade(_: Request, exc: StockadeError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, exc.code, **exc.context)
+        # context may hold any field name (even "status"): pass it as one mapping
+        return problem(exc.status, exc.title, exc.detail, exc.code, extra=exc.context)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
