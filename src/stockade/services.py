@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from stockade.access.identity import JwtVerifier
 from stockade.access.posture import PostureSource
@@ -56,6 +57,8 @@ class Services:
             DetectionEngine(rules.rules),
             public_url,
             max_batch_events=settings.max_batch_events,
+            alert_window=timedelta(minutes=settings.alert_window_minutes),
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
         )
         mdm = MdmService(db, bus, clock, directory, public_url)
         access = AccessService(

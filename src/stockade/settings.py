@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_batch_events: int = 5000
     max_batch_bytes: int = 5 * 1024 * 1024
 
+    alert_window_minutes: int = Field(24 * 60, ge=1)
+    """Matches of one rule on one machine this close to an active alert's events join it."""
+    incident_window_minutes: int = Field(24 * 60, ge=1)
+    """A new alert this close to an incident's alerts on the machine or the user joins it."""
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

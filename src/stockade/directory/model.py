@@ -18,6 +18,7 @@ class Permission(StrEnum):
     MDM_POLICY_WRITE = "mdm:policy:write"
     MTD_READ = "mtd:machine:read"
     MTD_ALERT_WRITE = "mtd:alert:write"
+    MTD_INCIDENT_WRITE = "mtd:incident:write"
     CONNECTOR_READ = "connector:connector:read"
     CONNECTOR_WRITE = "connector:connector:write"
     ACCESS_READ = "access:policy:read"
@@ -51,7 +52,8 @@ _READ = {
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.GLOBAL_ADMINISTRATOR: frozenset(Permission),
     Role.SECURITY_ADMINISTRATOR: frozenset(
-        _READ | {Permission.MTD_ALERT_WRITE, Permission.CONNECTOR_WRITE}
+        _READ
+        | {Permission.MTD_ALERT_WRITE, Permission.MTD_INCIDENT_WRITE, Permission.CONNECTOR_WRITE}
     ),
     Role.INTUNE_ADMINISTRATOR: frozenset(
         _READ
