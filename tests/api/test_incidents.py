@@ -226,6 +226,14 @@ def test_incident_patch_and_filters(make_tenant, client: TestClient) -> None:
     _step(fleet["WIN-001"], 0, T0)
     _step(fleet["WIN-002"], 0, T0)
     a, b = _incidents(ctx)
+    # "active" on an active incident keeps an alert already triaged as resolved
+    _step(fleet["WIN-001"], 1, T0)
+    a = next(i for i in _incidents(ctx) if len(i["alerts"]) == 2)
+    fp = a["alerts"][0]["id"]
+    ctx.client.patch(f"/api/alerts/{fp}", json={"status": "resolved"})
+    r = ctx.client.patch(f"/api/incidents/{a['id']}", json={"status": "active"})
+    assert r.status_code == 200 and r.json()["status"] == "active"
+    assert ctx.client.get(f"/api/alerts/{fp}").json()["status"] == "resolved"
     r = ctx.client.patch(f"/api/incidents/{a['id']}", json={"assignedTo": "sam@contoso.example"})
     assert r.status_code == 200
     assert [i["id"] for i in _incidents(ctx, assignedTo="sam@contoso.example")] == [a["id"]]

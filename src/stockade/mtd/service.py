@@ -429,7 +429,7 @@ class MtdService:
                         updated_at=now,
                     )
                 s.add_evidence(alert.id, d.evidence_ids)
-                touched.append(replace(alert, evidence_count=len(s.evidence_ids(alert.id))))
+                touched.append(replace(alert, evidence_count=s.count_evidence(alert.id)))
                 if alert.incident_id:
                     incident_ids.add(alert.incident_id)
             for incident_id in incident_ids:
@@ -483,7 +483,7 @@ class MtdService:
         incident = s.get_incident(incident_id)
         if incident is None:
             return
-        members = s.list_alerts(incident_ids=[incident_id])
+        members = s.incident_members(incident_id)
         values: dict[str, Any] = {"last_update_time": now}
         if members:
             values["severity"] = highest(a.severity for a in members).value
@@ -693,7 +693,8 @@ class MtdService:
         status: IncidentStatus | None = None,
     ) -> Incident:
         """Triage an incident; its alerts follow (Defender's behaviour): resolving resolves
-        every alert, so each machine's risk drops at once; reopening reopens them as `new`;
+        every alert, so each machine's risk drops at once; reopening a resolved incident
+        reopens them as `new`;
         classification, determination and assignedTo are set on every alert too."""
         if status is IncidentStatus.REDIRECTED:
             raise InvalidInput(
@@ -721,7 +722,11 @@ class MtdService:
                 alert_values = dict(values)
                 if status is IncidentStatus.RESOLVED and alert.status.active:
                     alert_values.update(status=AlertStatus.RESOLVED.value, resolved_at=now)
-                elif status is IncidentStatus.ACTIVE and not alert.status.active:
+                elif (
+                    status is IncidentStatus.ACTIVE
+                    and incident.status is IncidentStatus.RESOLVED
+                    and not alert.status.active
+                ):  # reopening a resolved incident; an active one keeps its triaged alerts
                     alert_values.update(status=AlertStatus.NEW.value, resolved_at=None)
                 s.update_alert(alert.id, updated_at=now, **alert_values)
             s.update_incident(incident_id, **values)

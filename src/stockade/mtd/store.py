@@ -392,6 +392,12 @@ class MtdStore(TenantStore):
                 ],
             )
 
+    def count_evidence(self, alert_id: str) -> int:
+        q = select(func.count()).where(
+            alert_evidence.c.tenant_id == self.tenant_id, alert_evidence.c.alert_id == alert_id
+        )
+        return int(self.conn.execute(q).scalar_one())
+
     def evidence_ids(self, alert_id: str) -> list[str]:
         q = select(alert_evidence.c.event_row_id).where(
             alert_evidence.c.tenant_id == self.tenant_id, alert_evidence.c.alert_id == alert_id
@@ -536,31 +542,30 @@ class MtdStore(TenantStore):
         who = alerts.c.machine_id == machine_id
         if user_id is not None:
             who = or_(who, alerts.c.user_id == user_id)
+        near = select(alerts.c.incident_id).where(
+            alerts.c.tenant_id == self.tenant_id,
+            alerts.c.incident_id.is_not(None),
+            who,
+            alerts.c.last_event_time >= since,
+            alerts.c.first_event_time <= until,
+        )
         q = (
             select(incidents.c.id)
-            .distinct()
-            .join(
-                alerts,
-                (alerts.c.tenant_id == incidents.c.tenant_id)
-                & (alerts.c.incident_id == incidents.c.id),
-            )
             .where(
                 incidents.c.tenant_id == self.tenant_id,
                 incidents.c.status == IncidentStatus.ACTIVE.value,
-                who,
-                alerts.c.last_event_time >= since,
-                alerts.c.first_event_time <= until,
+                incidents.c.id.in_(near),
             )
+            .order_by(incidents.c.created_time, incidents.c.id)
         )
-        found = set(self.conn.execute(q).scalars())
-        if not found:
-            return []
-        ordered = select(incidents.c.id).where(
-            incidents.c.tenant_id == self.tenant_id, incidents.c.id.in_(found)
+        return list(self.conn.execute(q).scalars())
+
+    def incident_members(self, incident_id: str) -> list[Alert]:
+        """The incident's alerts, without evidence counts (what naming and status need)."""
+        q = select(alerts).where(
+            alerts.c.tenant_id == self.tenant_id, alerts.c.incident_id == incident_id
         )
-        return list(
-            self.conn.execute(ordered.order_by(incidents.c.created_time, incidents.c.id)).scalars()
-        )
+        return [_alert(r) for r in self.conn.execute(q).mappings()]
 
     def move_alerts(self, from_incident_ids: Sequence[str], to_incident_id: str) -> None:
         self.conn.execute(
