@@ -316,6 +316,8 @@ class MtdService:
         batch_id = new_id()
         with self.db.begin() as conn:
             s = MtdStore(conn, tenant_id)
+            # two deliveries of one finding at once: the second waits, then sees the first
+            s.lock_machine(machine.id)
             ids = [f.finding_id for f in findings if f.finding_id]
             seen = s.known_finding_ids(machine.id, ids)
             rows: list[dict[str, Any]] = []
