@@ -17,8 +17,8 @@ from sqlalchemy import (
     Text,
     func,
     insert,
-    or_,
     select,
+    union,
     update,
 )
 
@@ -164,6 +164,10 @@ alert_evidence = Table(
     Column("alert_id", String(36), primary_key=True),
     Column("event_row_id", String(36), primary_key=True),
 )
+
+
+# "in" rather than "!= resolved", so the (tenant, machine, status) index narrows the read
+_ACTIVE = [s.value for s in AlertStatus if s.active]
 
 
 def _machine(row: Any) -> Machine:
@@ -345,7 +349,7 @@ class MtdStore(TenantStore):
                 alerts.c.tenant_id == self.tenant_id,
                 alerts.c.machine_id == machine_id,
                 alerts.c.rule_id == rule_id,
-                alerts.c.status != AlertStatus.RESOLVED.value,
+                alerts.c.status.in_(_ACTIVE),
             )
             .order_by(alerts.c.last_event_time.desc())
         )
@@ -445,7 +449,7 @@ class MtdStore(TenantStore):
         q = select(alerts.c.severity, alerts.c.status).where(
             alerts.c.tenant_id == self.tenant_id,
             alerts.c.machine_id == machine_id,
-            alerts.c.status != AlertStatus.RESOLVED.value,
+            alerts.c.status.in_(_ACTIVE),
         )
         return [(Severity(s), AlertStatus(st)) for s, st in self.conn.execute(q)]
 
@@ -539,16 +543,20 @@ class MtdStore(TenantStore):
     ) -> list[str]:
         """Active incidents holding an alert on the machine (or on a machine of the user)
         whose events touch [since, until], oldest incident first."""
-        who = alerts.c.machine_id == machine_id
+
+        def touching(*who: Any) -> Any:
+            return select(alerts.c.incident_id).where(
+                alerts.c.tenant_id == self.tenant_id,
+                *who,
+                alerts.c.last_event_time >= since,
+                alerts.c.first_event_time <= until,
+            )
+
+        # a union, not an OR, so each half reads through its own index (machine, user)
+        parts = [touching(alerts.c.machine_id == machine_id)]
         if user_id is not None:
-            who = or_(who, alerts.c.user_id == user_id)
-        near = select(alerts.c.incident_id).where(
-            alerts.c.tenant_id == self.tenant_id,
-            alerts.c.incident_id.is_not(None),
-            who,
-            alerts.c.last_event_time >= since,
-            alerts.c.first_event_time <= until,
-        )
+            parts.append(touching(alerts.c.user_id == user_id))
+        near = union(*parts)
         q = (
             select(incidents.c.id)
             .where(
