@@ -77,6 +77,9 @@ class Machine:
     risk_sequence: int
     first_seen: datetime
     last_seen: datetime
+    user_id: str | None = None
+    """The directory device's registered owner as read when the sensor authenticated; not
+    stored (ownership lives in the directory), None when not read."""
 
     @property
     def is_mobile(self) -> bool:

@@ -16,6 +16,7 @@ from stockade.core.events import MachineAlertsChanged, MachineRiskChanged
 from stockade.core.ids import Credential, new_credential, new_id, parse_credential, secret_matches
 from stockade.core.model import RiskScore, Severity
 from stockade.detection.engine import DetectionEngine
+from stockade.directory.model import DeviceRegistration
 from stockade.directory.service import DirectoryService
 from stockade.mtd import store
 from stockade.mtd.findings import FINDING_RULES, finding_problems
@@ -210,14 +211,16 @@ class MtdService:
         self._publish_risk(tenant_id, machine, None)
         return machine, sensor
 
-    def _require_registered(self, tenant_id: str, device_id: str) -> None:
-        if not self.directory.is_device_registered(tenant_id, device_id):
+    def _require_registered(self, tenant_id: str, device_id: str) -> DeviceRegistration:
+        registration = self.directory.get_device(tenant_id, device_id)
+        if registration is None or not registration.account_enabled:
             raise Forbidden(
                 f"device {device_id} is not registered (or is disabled) in the directory; "
                 "the classic access policy requires registration before a device may talk to "
                 "threat defense",
                 policy="classic",
             )
+        return registration
 
     def authenticate_sensor(self, raw: str) -> tuple[str, Machine]:
         credential = parse_credential(raw, SENSOR_PREFIX)
@@ -228,8 +231,9 @@ class MtdService:
         if found is None or not secret_matches(credential, found[2]):
             raise Unauthenticated("unknown or revoked sensor credential")
         tenant_id, machine, _ = found
-        self._require_registered(tenant_id, machine.aad_device_id)
-        return tenant_id, machine
+        registration = self._require_registered(tenant_id, machine.aad_device_id)
+        # the registration was read anyway: carry its owner so alerting need not read it again
+        return tenant_id, replace(machine, user_id=registration.registered_owner_id)
 
     # ingest
     def ingest(self, tenant_id: str, machine: Machine, body: bytes) -> IngestResult:
@@ -376,8 +380,10 @@ class MtdService:
     ) -> tuple[tuple[Alert, ...], RiskScore]:
         """Raise or update one alert per detection, group new alerts into incidents, and
         recompute the machine's risk; publishes the changes after the commit."""
-        registration = self.directory.get_device(tenant_id, machine.aad_device_id)
-        user_id = registration.registered_owner_id if registration else None
+        user_id = machine.user_id
+        if user_id is None:  # a machine not read by sensor authentication
+            registration = self.directory.get_device(tenant_id, machine.aad_device_id)
+            user_id = registration.registered_owner_id if registration else None
         touched: list[Alert] = []
         incident_ids: set[str] = set()
         with self.db.begin() as conn:
