@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -385,7 +385,8 @@ class MtdService:
             registration = self.directory.get_device(tenant_id, machine.aad_device_id)
             user_id = registration.registered_owner_id if registration else None
         touched: list[Alert] = []
-        incident_ids: set[str] = set()
+        joined: Counter[str] = Counter()
+        fresh: set[str] = set()
         with self.db.begin() as conn:
             s = MtdStore(conn, tenant_id)
             s.lock_machine(machine.id)
@@ -402,7 +403,9 @@ class MtdService:
                     None,
                 )
                 if alert is None:
-                    incident_id = self._incident_for(s, machine.id, user_id, span, now)
+                    incident_id, created = self._incident_for(s, machine, user_id, d, now)
+                    if created:
+                        fresh.add(incident_id)
                     alert = Alert(
                         id=new_id(),
                         machine_id=machine.id,
@@ -423,6 +426,7 @@ class MtdService:
                         updated_at=now,
                     )
                     s.add_alert(alert)
+                    evidence_count = len(d.evidence_ids)
                 else:
                     alert = replace(
                         alert,
@@ -436,12 +440,15 @@ class MtdService:
                         last_event_time=alert.last_event_time,
                         updated_at=now,
                     )
+                    evidence_count = len(d.evidence_ids) + s.count_evidence(alert.id)
                 s.add_evidence(alert.id, d.evidence_ids)
-                touched.append(replace(alert, evidence_count=s.count_evidence(alert.id)))
+                touched.append(replace(alert, evidence_count=evidence_count))
                 if alert.incident_id:
-                    incident_ids.add(alert.incident_id)
-            for incident_id in incident_ids:
-                self._refresh_incident(s, incident_id, now)
+                    joined[alert.incident_id] += 1
+            for incident_id, count in joined.items():
+                # an incident opened by this batch for one alert was named at creation
+                if incident_id not in fresh or count > 1:
+                    self._refresh_incident(s, incident_id, now)
             changed = self._recompute_risk(s, machine.id)
         self._publish_alerts(tenant_id, machine)
         if changed:
@@ -452,19 +459,20 @@ class MtdService:
     def _incident_for(
         self,
         s: MtdStore,
-        machine_id: str,
+        machine: Machine,
         user_id: str | None,
-        span: tuple[datetime, datetime],
+        d: Detection,
         now: datetime,
-    ) -> str:
-        """The active incident a new alert joins (see `grouping`), created when none fits."""
+    ) -> tuple[str, bool]:
+        """The active incident a new alert of `d` joins (see `grouping`), or a new one named
+        for it; and whether it was created."""
         window = self.incident_window
-        found = s.incidents_near(machine_id, user_id, span[0] - window, span[1] + window)
+        found = s.incidents_near(machine.id, user_id, d.first - window, d.last + window)
         if not found:
             incident = Incident(
                 id=new_id(),
-                name="",  # named by _refresh_incident once its alert is in
-                severity=Severity.INFORMATIONAL,
+                name=incident_name([(d.title, d.category)], 1, 1 if user_id else 0)[:500],
+                severity=d.severity,
                 status=IncidentStatus.ACTIVE,
                 classification=None,
                 determination=None,
@@ -473,7 +481,7 @@ class MtdService:
                 last_update_time=now,
             )
             s.add_incident(incident)
-            return incident.id
+            return incident.id, True
         target, merged = found[0], found[1:]
         if merged:
             s.move_alerts(merged, target)
@@ -484,7 +492,7 @@ class MtdService:
                     redirect_incident_id=target,
                     last_update_time=now,
                 )
-        return target
+        return target, False
 
     def _refresh_incident(self, s: MtdStore, incident_id: str, now: datetime) -> None:
         """Name, severity and status follow the incident's alerts."""
