@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from stockade.access.identity import JwtVerifier
 from stockade.access.posture import PostureSource
@@ -71,6 +72,8 @@ class Services:
             public_url,
             max_batch_events=settings.max_batch_events,
             engines=detection.engine_for,
+            alert_window=timedelta(minutes=settings.alert_window_minutes),
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
         )
         mailer = (
             SmtpMailer(

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     def rule_directories(self) -> list[Path]:
         return [Path(part.strip()) for part in self.rule_dirs.split(",") if part.strip()]
 
+    alert_window_minutes: int = Field(24 * 60, ge=1)
+    """Matches of one rule on one machine this close to an active alert's events join it."""
+    incident_window_minutes: int = Field(24 * 60, ge=1)
+    """A new alert this close to an incident's alerts on the machine or the user joins it."""
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

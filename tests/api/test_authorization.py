@@ -117,6 +117,7 @@ def _tenant_a(make_tenant, client: TestClient) -> tuple[Any, dict[str, str]]:  #
         ).json()["id"],
         "machine_id": device.machine_id,
         "alert_id": get("/api/alerts").json()["value"][0]["id"],
+        "incident_id": get("/api/incidents").json()["value"][0]["id"],
         "connector_id": tenant.connector_id,
         "access_policy_id": tenant.access_policy_id,
         "detection_rule_id": ctx.client.post(
@@ -262,6 +263,8 @@ ISOLATION_CASES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/machines/{machine_id}/alerts", None),
     ("GET", "/api/alerts/{alert_id}", None),
     ("PATCH", "/api/alerts/{alert_id}", {"status": "resolved"}),
+    ("GET", "/api/incidents/{incident_id}", None),
+    ("PATCH", "/api/incidents/{incident_id}", {"status": "resolved"}),
     ("GET", "/api/deviceManagement/mobileThreatDefenseConnectors/{connector_id}", None),
     (
         "PATCH",
@@ -338,7 +341,7 @@ def test_another_tenant_gets_404_on_every_object(make_tenant, client: TestClient
         assert r.status_code == 404, (method, path, r.status_code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
     # and tenant B's collections hold nothing of A's
-    for path in ("/api/users", "/api/devices", "/api/machines", "/api/alerts"):
+    for path in ("/api/users", "/api/devices", "/api/machines", "/api/alerts", "/api/incidents"):
         a_ids = {x["id"] for x in ctx_a.client.get(path).json()["value"]}
         b_ids = {x["id"] for x in ctx_b.client.get(path).json()["value"]}
         assert not a_ids & b_ids, path

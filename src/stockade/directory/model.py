@@ -19,6 +19,7 @@ class Permission(StrEnum):
     MDM_DEVICE_RETIRE = "mdm:device:retire"
     MTD_READ = "mtd:machine:read"
     MTD_ALERT_WRITE = "mtd:alert:write"
+    MTD_INCIDENT_WRITE = "mtd:incident:write"
     CONNECTOR_READ = "connector:connector:read"
     CONNECTOR_WRITE = "connector:connector:write"
     ACCESS_READ = "access:policy:read"
@@ -63,6 +64,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _READ
         | {
             Permission.MTD_ALERT_WRITE,
+            Permission.MTD_INCIDENT_WRITE,
             Permission.CONNECTOR_WRITE,
             Permission.DETECTION_WRITE,
             Permission.VULN_WRITE,

@@ -20,7 +20,7 @@ from stockade.sim.fleet import (
     fleet_specs,
     provision,
 )
-from stockade.sim.scenario import attack_steps, benign_events
+from stockade.sim.scenario import attack_steps, benign_events, mobile_attack_steps
 
 
 class Clocked:
@@ -65,6 +65,46 @@ def resolve_all(tenant: Tenant, victim: SimulatedDevice) -> int:
     for alert in active:
         expect(tenant.admin.patch(f"/api/alerts/{alert['id']}", json={"status": "resolved"}), 200)
     return len(active)
+
+
+def one_incident(tenant: Tenant, expected_alerts: int) -> dict:
+    active = expect(tenant.admin.get("/api/incidents", params={"status": "active"}), 200)
+    if len(active["value"]) != 1 or len(active["value"][0]["alerts"]) != expected_alerts:
+        shape = [len(i["alerts"]) for i in active["value"]]
+        raise StepFailed(
+            f"expected one active incident with {expected_alerts} alerts, got alerts {shape}"
+        )
+    return active["value"][0]  # type: ignore[no-any-return]
+
+
+def resolve_incident(tenant: Tenant, incident: dict) -> int:
+    body = {"status": "resolved", "classification": "truePositive", "determination": "other"}
+    done = expect(tenant.admin.patch(f"/api/incidents/{incident['id']}", json=body), 200)
+    return len(done["alerts"])
+
+
+def play_mobile(tenant: Tenant, fleet: list[SimulatedDevice], log: Clocked) -> None:
+    """The user's iPhone: a blocked phishing site, a malicious app, then a jailbreak."""
+    phone = next(d for d in fleet if d.platform == "iOS")
+    app = CORPORATE_APPS[0]
+    log.console.rule(f"mobile: the threat-defense app on {phone.name} reports findings")
+    log.restart()
+    for step in mobile_attack_steps(phone.name, phone.platform, datetime.now(UTC)):
+        log.say(step.name, "bold")
+        result = phone.report(step.events)
+        for alert in result["alerts"]:
+            log.say(escape(f"  alert [{alert['severity']}] {alert['title']}"))
+        log.say(f"  machine risk: {result['riskScore']}")
+    denied = phone.open_app(tenant.name, app)
+    if denied.status_code != 403:
+        raise StepFailed(f"the jailbroken phone was not denied: {denied.status_code}")
+    log.say(escape(f"  access to {app}: DENIED — {denied.json()['detail']}"), "red")
+    incident = one_incident(tenant, expected_alerts=3)
+    log.say(escape(f"incident [{incident['severity']}] {incident['incidentName']}"), "bold")
+    resolve_incident(tenant, incident)
+    if phone.open_app(tenant.name, app).status_code != 200:
+        raise StepFailed("the phone's access did not return after its incident was resolved")
+    log.say(f"incident resolved; access to {app} from {phone.name}: allowed again", "green")
 
 
 def play(
@@ -139,11 +179,13 @@ def play(
         log.say(escape(f"  access to {app}: DENIED — {denied.json()['detail']}"), "red")
     if time_to_contain is None or machine["riskScore"] != "High":
         raise StepFailed("the device did not reach risk High")
+    incident = one_incident(tenant, expected_alerts=4)
+    log.say(escape(f"incident [{incident['severity']}] {incident['incidentName']}"), "bold")
 
-    console.rule("recovery: the security team resolves the alerts")
+    console.rule("recovery: the security team resolves the incident")
     log.restart()
-    resolved = resolve_all(tenant, victim)
-    log.say(f"{resolved} alerts resolved")
+    resolved = resolve_incident(tenant, incident)
+    log.say(f"incident resolved with its {resolved} alerts")
     machine = expect(tenant.admin.get(f"/api/machines/{victim.machine_id}"), 200)
     managed = expect(
         tenant.admin.get(f"/api/deviceManagement/managedDevices/{victim.managed_device_id}"), 200
@@ -153,6 +195,7 @@ def play(
     if allowed.status_code != 200:
         raise StepFailed(f"access did not return after recovery: {allowed.text}")
     log.say(f"  access to {app}: allowed again", "green")
+    play_mobile(tenant, fleet, log)
     signins = expect(tenant.admin.get("/api/auditLogs/signIns", params={"$top": 1000}), 200)
     counts = Counter(s["conditionalAccessStatus"] for s in signins["value"])
     log.say(f"sign-in log: {dict(counts)}")

@@ -125,6 +125,17 @@ class SimulatedDevice:
             202,
         )
 
+    def report(self, findings: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the threat-defense app of a phone sends: findings, with the sensor credential."""
+        return expect(
+            self.client.post(
+                "/api/mtd/mobileFindings",
+                json={"findings": findings},
+                headers={"Authorization": f"Bearer {self.sensor_credential}"},
+            ),
+            202,
+        )
+
     def open_app(self, tenant: str, app: str, *, browser: bool = False) -> httpx.Response:
         """What a reverse proxy asks Stockade when this device's user opens `app`."""
         headers = {

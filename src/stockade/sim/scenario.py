@@ -121,3 +121,55 @@ def attack_steps(computer: str, at: datetime) -> list[Step]:
             ],
         ),
     ]
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def mobile_attack_steps(device: str, platform: str, at: datetime) -> list[Step]:
+    """Findings the threat-defense app of a phone reports as its user is targeted.
+
+    A phishing text leads to a fake sign-in page (web protection blocks it), the user then
+    sideloads a malicious "VPN" app, and the device is found jailbroken (iOS) or rooted
+    (Android). `platform` is `iOS` or `android`; each finding carries a stable `findingId`, so
+    sending a step twice raises nothing twice.
+    """
+    ios = platform == "iOS"
+    app = {"bundleId": "com.freevpn.secure"} if ios else {"packageId": "com.freevpn.secure"}
+    return [
+        Step(
+            "phishing text: web protection blocks the fake sign-in page",
+            [
+                {
+                    "findingId": f"{device}-phish-1",
+                    "findingType": "phishingSiteBlocked",
+                    "detectedTime": _iso(at),
+                    "url": "https://login.contoso-payroll.example.net/signin",
+                }
+            ],
+        ),
+        Step(
+            "a malicious 'VPN' app is sideloaded",
+            [
+                {
+                    "findingId": f"{device}-app-1",
+                    "findingType": "maliciousApp",
+                    "detectedTime": _iso(at),
+                    "appName": "Free VPN Secure",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    **app,
+                }
+            ],
+        ),
+        Step(
+            "the device is jailbroken" if ios else "the device is rooted",
+            [
+                {
+                    "findingId": f"{device}-jailbreak-1",
+                    "findingType": "jailbroken" if ios else "rooted",
+                    "detectedTime": _iso(at),
+                }
+            ],
+        ),
+    ]
