@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stockade.access.model import AlertSummary, DevicePosture
+from stockade.core.errors import StockadeError
 from stockade.mdm.model import ComplianceState, ManagedDevice, SettingState
 from stockade.mdm.service import MdmService
 from stockade.mtd.service import MtdService
@@ -17,7 +18,7 @@ class PostureSource:
         """The managed device a device token belongs to; None for an unknown or revoked one."""
         try:
             return self.mdm.authenticate_device(raw)
-        except Exception:
+        except StockadeError:  # unknown or revoked; a store failure propagates (fail closed)
             return None
 
     def from_device_id(self, tenant_id: str, device_id: str) -> ManagedDevice | None:
