@@ -6,7 +6,8 @@ wrk (Debian package `wrk`) for each device in turn: every request is a full forw
 request (identity from the trusted header, device from its token), answered from the decision
 cache after the first. Prints wrk's requests/s and latency distribution.
 
-    .venv/bin/python benchmarks/forward_auth_load.py [--seconds 10] [--connections 32]
+    .venv/bin/python benchmarks/forward_auth_load.py [--seconds 10] [--connections 8]
+        [--env STOCKADE_X=value]
 """
 
 from __future__ import annotations
@@ -41,13 +42,16 @@ end
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--env", action="append", default=[], help="STOCKADE_X=value for the server"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
-        stockade = StockadeProcess(Path(tmp) / "data")
+        stockade = StockadeProcess(Path(tmp) / "data", **dict(a.split("=", 1) for a in args.env))
         token = stockade.create_tenant("bench")
         with stockade:
             tenant = provision(admin_client(stockade.url, token), "bench")
