@@ -13,6 +13,7 @@ from stockade.bus.base import Bus
 from stockade.connector.remediation import RemediationLink
 from stockade.connector.service import ConnectorService
 from stockade.core.clock import Clock, SystemClock
+from stockade.core.model import RiskScore
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.load import builtin_rules, load_rule_paths
 from stockade.detection.service import DetectionService
@@ -113,6 +114,12 @@ class Services:
         vulnerability = VulnerabilityService(db, clock, directory, mtd)
         security_tasks = SecurityTaskService(db, clock)
         remediation = RemediationLink(vulnerability, security_tasks)
+        # exploited-in-the-wild vulnerabilities can raise machine risk (tenant setting, off by
+        # default): threat defense asks for the floor, vulnerability management says when it moved
+        mtd.risk_floor = lambda tenant_id, device_id: (
+            RiskScore.HIGH if vulnerability.exploited_risk(tenant_id, device_id) else RiskScore.NONE
+        )
+        vulnerability.on_findings_changed = mtd.refresh_risk
         return cls(
             settings,
             db,

@@ -44,7 +44,7 @@ from stockade.mtd.model import (
     Triage,
     UserRef,
 )
-from stockade.mtd.risk import machine_risk
+from stockade.mtd.risk import at_least, machine_risk
 from stockade.mtd.store import MtdStore
 from stockade.mtd.triage import next_triage, triage_problem
 from stockade.storage.database import Database
@@ -147,6 +147,9 @@ class MtdService:
         at the connector when the directory lives in another deployment."""
         self.alert_window = alert_window
         self.incident_window = incident_window
+        self.risk_floor: Callable[[str, str], RiskScore] | None = None
+        """The lowest risk a device may have apart from its alerts (exploited vulnerabilities,
+        when the tenant asks for it); set by the composition root, which owns both rooms."""
 
     # onboarding
     def onboarding_package(self, tenant_id: str) -> OnboardingPackage:
@@ -531,11 +534,28 @@ class MtdService:
         machine = s.get_machine(machine_id)
         assert machine is not None
         risk = machine_risk(s.alert_severities(machine_id))
+        if self.risk_floor is not None:
+            risk = at_least(risk, self.risk_floor(s.tenant_id, machine.aad_device_id))
         if risk == machine.risk_score:
             return None
         sequence = machine.risk_sequence + 1
         s.update_machine(machine_id, risk_score=risk.value, risk_sequence=sequence)
         return replace(machine, risk_score=risk, risk_sequence=sequence), machine.risk_score
+
+    def refresh_risk(self, tenant_id: str, device_id: str) -> RiskScore | None:
+        """Recompute a device's machine risk now (its risk floor may have moved); publishes the
+        change like any other. None when the device has no machine here."""
+        with self.db.begin() as conn:
+            s = MtdStore(conn, tenant_id)
+            machine = s.machine_by_device(device_id)
+            if machine is None:
+                return None
+            s.lock_machine(machine.id)
+            changed = self._recompute_risk(s, machine.id)
+        if changed:
+            self._publish_risk(tenant_id, changed[0], changed[1])
+            return changed[0].risk_score
+        return machine.risk_score
 
     def _publish_alerts(self, tenant_id: str, machine: Machine) -> None:
         self.bus.publish(
