@@ -63,6 +63,17 @@ class PolicySet:
         self.policies = tuple(policies)
         self._controls = [_controls(p) for p in self.policies]
         self._compiled = [_Compiled(p.conditions) for p in self.policies]
+        # who each policy includes, inverted, so a sign-in finds the policies that include its
+        # user with a few set unions instead of testing every candidate
+        self._all_users: set[int] = set()
+        self._by_member: dict[str, set[int]] = {}
+        for i, c in enumerate(self._compiled):
+            if c.users_none:
+                continue
+            if c.users_all:
+                self._all_users.add(i)
+            for member in (*c.inc_users, *c.inc_groups, *c.inc_roles):
+                self._by_member.setdefault(member, set()).add(i)
         self._enforced = [p.state is PolicyState.ENABLED for p in self.policies]
         self._report_only = [p.state is PolicyState.REPORT_ONLY for p in self.policies]
         self._any_app: list[int] = []
@@ -123,10 +134,23 @@ class PolicySet:
         failures: list[PolicyOutcome] = []
         applied_success = False
         policies, controls, compiled = self.policies, self._controls, self._compiled
+        by_member = self._by_member
+        included = set(self._all_users)
+        for member in (request.user_id, *request.group_ids, *request.role_ids):
+            found = by_member.get(member)
+            if found:
+                included |= found
         enforced, report_only = self._enforced, self._report_only
         for i in candidates:
             policy = policies[i]
-            miss = _unmatched(compiled[i], request)
+            if i not in included:  # the same reason _unmatched gives, without the work
+                miss = (
+                    "users: the policy includes no users"
+                    if compiled[i].users_none
+                    else "users: the user is not included"
+                )
+            else:
+                miss = _unmatched(compiled[i], request)
             needs: tuple[str, ...] = ()
             if miss is not None:
                 known = self._missed.get((i, miss))
