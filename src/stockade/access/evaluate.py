@@ -63,6 +63,10 @@ class PolicySet:
         self.policies = tuple(policies)
         self._controls = [_controls(p) for p in self.policies]
         self._compiled = [_Compiled(p.conditions) for p in self.policies]
+        self._prefixes = [
+            tuple(f"policy '{p.display_name}' -> {c.value}" for c in p.controls)
+            for p in self.policies
+        ]
         # who each policy includes, inverted, so a sign-in finds the policies that include its
         # user with a few set unions instead of testing every candidate
         self._all_users: set[int] = set()
@@ -134,6 +138,7 @@ class PolicySet:
         failures: list[PolicyOutcome] = []
         applied_success = False
         policies, controls, compiled = self.policies, self._controls, self._compiled
+        prefixes = self._prefixes
         by_member = self._by_member
         included = set(self._all_users)
         for member in (request.user_id, *request.group_ids, *request.role_ids):
@@ -171,7 +176,7 @@ class PolicySet:
                     self._missed[(i, miss)] = known
                 outcomes[i] = known
                 continue
-            ok, reasons, detail, needs = _grant(policy, request)
+            ok, reasons, detail, needs = _grant(policy, request, prefixes[i])
             result = _SUCCESS if ok else _FAILURE
             if enforced[i]:
                 if ok:
@@ -344,35 +349,39 @@ _Check = tuple[bool, str, dict[str, Any], str | None]
 
 
 def _grant(
-    policy: AccessPolicy, req: SignInRequest
+    policy: AccessPolicy, req: SignInRequest, prefixes: tuple[str, ...]
 ) -> tuple[bool, tuple[str, ...], list[dict[str, Any]], tuple[str, ...]]:
-    checks = [_control(policy, control, req) for control in policy.controls]
-    prefix = f"policy '{policy.display_name}'"
-    for requirement in policy.requirements:
-        ok = req.mfa_satisfied
-        checks.append(
-            (
-                ok,
-                f"{prefix} -> {requirement}: " + ("performed" if ok else "not performed"),
-                {"policyId": policy.id, "policy": policy.display_name, "control": requirement},
-                None if ok else requirement,
+    checks = [
+        _control(policy, c, req, pre) for c, pre in zip(policy.controls, prefixes, strict=True)
+    ]
+    if policy.requirements or policy.unenforceable:  # imported policies only: rare
+        prefix = f"policy '{policy.display_name}'"
+        for requirement in policy.requirements:
+            ok = req.mfa_satisfied
+            checks.append(
+                (
+                    ok,
+                    f"{prefix} -> {requirement}: " + ("performed" if ok else "not performed"),
+                    {"policyId": policy.id, "policy": policy.display_name, "control": requirement},
+                    None if ok else requirement,
+                )
             )
-        )
-    for control in policy.unenforceable:
-        checks.append(
-            (
-                False,
-                f"{prefix} -> {control}: cannot be satisfied here",
-                {"policyId": policy.id, "policy": policy.display_name, "control": control},
-                None,
+        for control in policy.unenforceable:
+            checks.append(
+                (
+                    False,
+                    f"{prefix} -> {control}: cannot be satisfied here",
+                    {"policyId": policy.id, "policy": policy.display_name, "control": control},
+                    None,
+                )
             )
-        )
     if not checks:
-        return True, (f"{prefix}: no grant control",), [], ()
+        return True, (f"policy '{policy.display_name}': no grant control",), [], ()
     satisfied = [c for c in checks if c[0]]
+    if policy.operator == "OR" and satisfied:
+        return True, tuple(c[1] for c in satisfied), [], ()
     failed = [c for c in checks if not c[0]]
-    ok = bool(satisfied) if policy.operator == "OR" else not failed
-    if ok:
+    if not failed:
         return True, tuple(c[1] for c in satisfied), [], ()
     if policy.operator == "OR":
         # any one control would do: what the caller can still do is any requirement listed
@@ -382,33 +391,46 @@ def _grant(
     return False, tuple(c[1] for c in failed), [c[2] for c in failed], needs
 
 
-def _control(policy: AccessPolicy, control: Control, req: SignInRequest) -> _Check:
-    prefix = f"policy '{policy.display_name}' -> {control.value}"
+def _failed(
+    policy: AccessPolicy,
+    control: Control,
+    reason: str,
+    requirement: str | None = None,
+    **extra: Any,
+) -> _Check:
+    detail = {"policyId": policy.id, "policy": policy.display_name, "control": control.value}
+    return False, reason, {**detail, **extra}, requirement
 
-    def failed(reason: str, requirement: str | None = None, **extra: Any) -> _Check:
-        detail = {"policyId": policy.id, "policy": policy.display_name, "control": control.value}
-        return False, reason, {**detail, **extra}, requirement
 
+def _control(policy: AccessPolicy, control: Control, req: SignInRequest, prefix: str) -> _Check:
     if control is Control.BLOCK:
-        return failed(f"{prefix}: access is blocked")
+        return _failed(policy, control, f"{prefix}: access is blocked")
     if control is Control.MFA:
         if req.mfa_satisfied:
             return True, f"{prefix}: performed", _EMPTY, None
-        return failed(f"{prefix}: multi-factor authentication is required", "mfa")
+        return _failed(policy, control, f"{prefix}: multi-factor authentication is required", "mfa")
     if control is Control.PASSWORD_CHANGE:
-        return failed(f"{prefix}: a password change is required", "passwordChange")
+        return _failed(
+            policy, control, f"{prefix}: a password change is required", "passwordChange"
+        )
     if control in (Control.COMPLIANT_APPLICATION, Control.APPROVED_APPLICATION):
         if req.app_protected:
             return True, f"{prefix}: the client app is protected", _EMPTY, None
-        return failed(f"{prefix}: the client app is not protected by an app protection policy")
+        return _failed(
+            policy,
+            control,
+            f"{prefix}: the client app is not protected by an app protection policy",
+        )
     device = req.device
     if device is None:
-        return failed(f"{prefix}: the request carries no managed device")
+        return _failed(policy, control, f"{prefix}: the request carries no managed device")
     which = {"device": {"id": device.device_id, "displayName": device.display_name}}
     if control is Control.DOMAIN_JOINED_DEVICE:
         if device.trust_type == "ServerAd":
             return True, f"{prefix}: device {device.display_name} is hybrid-joined", _EMPTY, None
-        return failed(
+        return _failed(
+            policy,
+            control,
             f"{prefix}: device {device.display_name} is not hybrid-joined "
             f"(trust type {device.trust_type or 'unknown'})",
             **which,
@@ -423,7 +445,9 @@ def _control(policy: AccessPolicy, control: Control, req: SignInRequest) -> _Che
     if device.active_alerts:
         titles = ", ".join(f"{a.title} ({a.severity})" for a in device.active_alerts)
         parts.append(f"{len(device.active_alerts)} active alerts: {titles}")
-    return failed(
+    return _failed(
+        policy,
+        control,
         " -> ".join(parts),
         **which,
         complianceState=device.compliance_state,
