@@ -93,6 +93,9 @@ class PolicySet:
         self._templates: dict[str, tuple[list[PolicyOutcome | None], list[int]]] = {}
         # notApplied outcomes repeat: one object per (policy, reason), reused across sign-ins
         self._missed: dict[tuple[int, str], PolicyOutcome] = {}
+        self._granted: dict[
+            tuple[Any, ...], tuple[bool, tuple[str, ...], Any, tuple[str, ...]]
+        ] = {}
 
     def _template(self, app_id: str) -> tuple[list[PolicyOutcome | None], list[int]]:
         """Outcomes of the policies that cannot apply to `app_id`, and the candidates' indexes."""
@@ -176,7 +179,26 @@ class PolicySet:
                     self._missed[(i, miss)] = known
                 outcomes[i] = known
                 continue
-            ok, reasons, detail, needs = _grant(policy, request, prefixes[i])
+            # a satisfied grant reads the same for every sign-in of the same shape (its reasons
+            # name no device): reuse it; failures name the device and are built each time
+            device = request.device
+            shape = (
+                i,
+                device is None,
+                device.is_compliant if device else False,
+                device.trust_type if device else "",
+                request.mfa_satisfied,
+                request.app_protected,
+            )
+            granted = self._granted.get(shape)
+            if granted is not None:
+                ok, reasons, detail, needs = granted
+            else:
+                ok, reasons, detail, needs = _grant(policy, request, prefixes[i])
+                if ok:
+                    if len(self._granted) > 100_000:
+                        self._granted.clear()
+                    self._granted[shape] = (ok, reasons, detail, needs)
             result = _SUCCESS if ok else _FAILURE
             if enforced[i]:
                 if ok:
@@ -427,7 +449,7 @@ def _control(policy: AccessPolicy, control: Control, req: SignInRequest, prefix:
     which = {"device": {"id": device.device_id, "displayName": device.display_name}}
     if control is Control.DOMAIN_JOINED_DEVICE:
         if device.trust_type == "ServerAd":
-            return True, f"{prefix}: device {device.display_name} is hybrid-joined", _EMPTY, None
+            return True, f"{prefix}: the device is hybrid-joined", _EMPTY, None
         return _failed(
             policy,
             control,
@@ -436,7 +458,7 @@ def _control(policy: AccessPolicy, control: Control, req: SignInRequest, prefix:
             **which,
         )
     if device.is_compliant:
-        return True, f"{prefix}: device {device.display_name} is compliant", _EMPTY, None
+        return True, f"{prefix}: the device is compliant", _EMPTY, None
     parts = [f"{prefix}: device {device.display_name} is {device.compliance_state}"]
     for s in device.noncompliant_settings:
         parts.append(f"{s['policy']} -> {s['setting']}: {s['reason']}")

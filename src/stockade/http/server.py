@@ -52,9 +52,7 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     gc.freeze()
     # per-request access lines would cost more than a cached decision; the sign-in log and
     # /metrics say what was decided
-    uvicorn.run(
-        app, host=host, port=port, log_level="info", proxy_headers=False, access_log=False
-    )
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, access_log=False)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
