@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from ipaddress import ip_address
 from typing import Any
 
@@ -495,10 +495,6 @@ class AccessService:
     def list_signins(self, tenant_id: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
         with self.db.read() as conn:
             return AccessStore(conn, tenant_id).list_signins(**filters)
-
-    def purge_signins(self, before: datetime) -> int:
-        with self.db.begin() as conn:
-            return purge_signins(conn, before)
 
 
 def _parse(raw: dict[str, Any], *, partial: bool = False) -> tuple[dict[str, Any], AccessPolicy]:

@@ -216,7 +216,7 @@ class ConnectorService:
 
     def sync(self, tenant_id: str) -> int:
         """Full reconciliation: push every machine's current level. Returns pushes applied."""
-        machines = self.mtd.current_risks(tenant_id)
+        machines = self.mtd.list_machines(tenant_id)
         link = self.get_link(tenant_id)
         if link is not None:
             items = [
@@ -410,14 +410,19 @@ class ConnectorService:
             sequence,
             unsupported_os=not os_supported(os_platform, os_version),
         )
-        with self.db.begin() as conn:
-            ConnectorStore(conn, tenant_id).touch_heartbeat(
-                connector.id, self.clock.now(), connector.partner_state
-            )
+        now = self.clock.now()
+        # the built-in partner is this process: record contact at most once a minute rather
+        # than writing on every push of the containment path
+        if connector.last_heartbeat is None or now - connector.last_heartbeat > HEARTBEAT_EVERY:
+            with self.db.begin() as conn:
+                ConnectorStore(conn, tenant_id).touch_heartbeat(
+                    connector.id, now, connector.partner_state
+                )
         return 1 if device is not None else 0
 
 
 PARTNER_PREFIX = "spk"
+HEARTBEAT_EVERY = timedelta(minutes=1)
 
 
 def _item(device_id: str, os_platform: str, risk: RiskScore, sequence: int) -> dict[str, Any]:

@@ -39,7 +39,6 @@ from stockade.mdm.model import (
     AppProtectionPolicy,
     AuditEvent,
     CompliancePolicy,
-    ComplianceResult,
     ComplianceState,
     DeploymentStatus,
     DeviceCommand,
@@ -871,9 +870,6 @@ class MdmService:
             display_name=display_name or config.display_name,
             modified_at=now,
         )
-
-    def compliance_of(self, device: ManagedDevice) -> ComplianceResult | None:
-        return device.compliance
 
     # app protection
     def create_app_policy(

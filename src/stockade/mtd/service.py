@@ -791,10 +791,6 @@ class MtdService:
                 self._publish_risk(tenant_id, changed[0], changed[1])
         return self.get_incident(tenant_id, incident_id)
 
-    def current_risks(self, tenant_id: str) -> list[Machine]:
-        """Every machine with its risk, for a full reconciliation over the connector."""
-        return self.list_machines(tenant_id)
-
 
 def _evidence(row: dict) -> dict:
     return {
