@@ -283,6 +283,11 @@ def test_cidr_matches_addresses_in_network() -> None:
         ("4688", 46880, False),
         ("4688", "4688x", False),
         ("4688", True, False),
+        # Text is read as a plain decimal only, so the digits are always in it.
+        ("10", " 010 ", True),
+        ("10", "10.0", True),
+        ("10", "1e1", False),
+        ("10", "1_0", False),
         # A quoted number is a string: it matches the text form of a number.
         ("'443'", 443, True),
         ("'443'", "443", True),

@@ -30,7 +30,7 @@ from stockade.detection.compile import RulePlan
 from stockade.detection.correlate import CompiledCorrelation
 from stockade.detection.model import RuleProblem
 
-__all__ = ["CACHE_FORMAT", "Plans", "fingerprint", "read", "write"]
+__all__ = ["CACHE_FORMAT", "Plans", "ScanCache", "fingerprint", "read", "write"]
 
 CACHE_FORMAT = 1
 
@@ -102,3 +102,39 @@ def write(directory: Path, key: str, plans: Plans) -> None:
         os.replace(temporary, _path(directory, key))
     except OSError:
         return
+
+
+class ScanCache:
+    """Compiled scans (see `prefilter.RuleScanner`) of one rule set, kept beside its rules:
+    compiling a bucket's literals costs tens of milliseconds each, loading them next to
+    nothing. Entries are named by the rule set's fingerprint, the code that builds scans and
+    the bucket, so a changed rule file, upgrade or bucket never meets an old entry."""
+
+    def __init__(self, directory: Path, rules_fingerprint: str) -> None:
+        self._directory = directory
+        digest = hashlib.sha256(rules_fingerprint.encode())
+        for name in ("stockade.detection.scanplan", "stockade.detection.engine"):
+            digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
+        digest.update(metadata.version("hyperscan").encode())
+        self._prefix = digest.hexdigest()
+
+    def _path(self, name: str) -> Path:
+        key = hashlib.sha256(f"{self._prefix}|{name}".encode()).hexdigest()[:40]
+        return self._directory / f"scan-{key}.bin"
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self._path(name).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, name: str, data: bytes) -> None:
+        """Store atomically; failures only cost the cache."""
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
+            with os.fdopen(handle, "wb") as target:
+                target.write(data)
+            os.replace(temporary, self._path(name))
+        except OSError:
+            return

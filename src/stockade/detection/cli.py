@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stockade.detection.cache import ScanCache
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.hunt import SIGMA_LEVELS, Finding, Hunt, HuntStats
 from stockade.detection.load import RuleSet, builtin_rules, load_rule_paths
@@ -96,7 +97,10 @@ def hunt(
     if not rule_set.rules:
         err.print("no usable rule loaded")
         raise typer.Exit(2)
-    engine = DetectionEngine(rule_set.rules, rule_set.correlations)
+    scan_cache = None
+    if use_cache and rule_set.fingerprint:
+        scan_cache = ScanCache(Settings().data_dir / "rule-cache", rule_set.fingerprint)
+    engine = DetectionEngine(rule_set.rules, rule_set.correlations, scan_cache=scan_cache)
     err.print(
         f"{len(rule_set.rules)} rules, {len(rule_set.correlations)} correlations ready in "
         f"{time.perf_counter() - started:.1f} s"

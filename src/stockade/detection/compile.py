@@ -20,7 +20,8 @@ Matching semantics:
 - Strings match case-insensitively unless the value carries the ``cased`` modifier.
   Wildcard-free strings compare for equality; wildcards only at the ends become
   startswith / endswith / substring tests; anything else becomes an anchored regex.
-- Numbers match numeric event values and their text form (EventID 1 matches "1").
+- Numbers match numeric event values and their text form (EventID 1 matches "1"); text is
+  read as a number only when it is a plain decimal ("1", " 01 ", "1.0", not "1e0").
 - Strings match the text form of numbers and booleans (``'443'`` matches 443).
 - ``null`` matches a missing field or None; a missing field matches nothing else.
 - ``re`` is a Python regex searched anywhere in the value, case-sensitive unless ``|i``.
@@ -159,6 +160,9 @@ class CompiledRule:
     (see `prefilter`); None: no such promise, the rule must always be evaluated."""
     required_event_ids: frozenset[int] | None = None
     """EventIDs the detection itself insists on (``EventID: 4624``); None: any."""
+    trees: tuple[object, ...] = ()
+    """pySigma condition trees the detection was built from (see `scanplan`); empty if
+    unknown."""
 
     @property
     def event_ids(self) -> frozenset[int]:
@@ -340,6 +344,7 @@ def compile_plan(
         detection=detection,
         literals=plan.literals,
         required_event_ids=plan.required_event_ids,
+        trees=plan.trees,
     )
 
 
@@ -616,16 +621,17 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
+        found = _DECIMAL.fullmatch(value)
+        if found is None:
             return None
+        return int(found.group(1)) if found.group(2) is None else float(found.group(0))
     return None
+
+
+# Text is a number only as a plain decimal: what sensors write. (Python's int() and float()
+# would also take "1_000", "1e3" or other scripts' digits, and then a number's digits would
+# not be in the text, which the literal prefilter relies on.)
+_DECIMAL = re.compile(r"\s*([+-]?[0-9]+)(\.[0-9]+)?\s*", re.ASCII)
 
 
 @dataclass(frozen=True)

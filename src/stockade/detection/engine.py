@@ -5,18 +5,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from stockade.detection.compile import CompiledRule, Predicate
+from stockade.detection import scanplan
+from stockade.detection.compile import CompiledRule, Predicate, compile_condition
 from stockade.detection.correlate import CompiledCorrelation, Correlator, event_moment
-from stockade.detection.logsource import event_id_of, with_aliases
+from stockade.detection.logsource import FIELD_ALIASES, event_id_of, with_aliases
 from stockade.detection.model import Match
-from stockade.detection.prefilter import LiteralScanner, scan_text
+from stockade.detection.prefilter import LiteralScanner, RuleScanner, clause_rank, scan_text
 
-__all__ = ["DetectionEngine"]
+__all__ = ["DetectionEngine", "ScanStore"]
 
 _MAX_BUCKETS = 4096  # distinct (EventID, channel) pairs remembered; beyond, computed each time
 _BAD_ID = "not an integer"
+_MISSING: Any = object()
+
+
+class ScanStore(Protocol):
+    """Where compiled scans are kept between runs (`cache.ScanCache`)."""
+
+    def get(self, name: str) -> bytes | None: ...
+
+    def put(self, name: str, data: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,9 @@ class _Bucket:
     scanner: LiteralScanner | None
     by_literal: tuple[tuple[int, ...], ...]
     """For the scanner's n-th literal, the rules that require it."""
+    decider: RuleScanner | None = None
+    """The bucket's conditions as one scan of the record text (see `scanplan`); None when
+    they could not be compiled, and the literal prefilter alone serves."""
 
 
 class DetectionEngine:
@@ -49,8 +62,13 @@ class DetectionEngine:
     """
 
     def __init__(
-        self, rules: Iterable[CompiledRule], correlations: Iterable[CompiledCorrelation] = ()
+        self,
+        rules: Iterable[CompiledRule],
+        correlations: Iterable[CompiledCorrelation] = (),
+        *,
+        scan_cache: ScanStore | None = None,
     ) -> None:
+        self._scan_cache = scan_cache
         self._rules = tuple(rules)
         self._tests: tuple[Predicate, ...] = tuple(
             rule.detection if rule.detection is not None else rule.predicate for rule in self._rules
@@ -60,6 +78,8 @@ class DetectionEngine:
         self._bucket_lock = threading.Lock()
         self._correlator = Correlator(correlations)
         self._last_moment = 0.0
+        self._translations: dict[int, scanplan.Formula] = {}
+        self._raw_deciders: dict[tuple[int, str], RuleScanner | None] = {}
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
@@ -105,9 +125,18 @@ class DetectionEngine:
         """Close every open correlation window (at the end of an offline input)."""
         return [Match(rule=hit.rule, events=hit.events) for hit in self._correlator.flush()]
 
-    def match_rules(self, event: Mapping[str, Any]) -> list[Match]:
-        """The plain rules that match (no correlation state, nothing silenced)."""
-        return self._match_rules(with_aliases(event))
+    def match_rules(
+        self, event: Mapping[str, Any], candidates: Iterable[int] | None = None
+    ) -> list[Match]:
+        """The plain rules that match (no correlation state, nothing silenced).
+
+        ``candidates`` (from `raw_verdict`, in rule order) are the only rules that could
+        match; without them the engine finds its own."""
+        if candidates is None:
+            return self._match_rules(with_aliases(event))
+        event = with_aliases(event)
+        tests, matches = self._tests, self._matches
+        return [matches[index] for index in candidates if tests[index](event)]
 
     def _match_rules(self, event: Mapping[str, Any]) -> list[Match]:
         raw_id = event.get("EventID")
@@ -123,6 +152,21 @@ class DetectionEngine:
         if bucket is None:
             bucket = self._bucket(event_id, channel_key, channel)
         tests = self._tests
+        decider = bucket.decider
+        if (
+            decider is not None
+            and (event_id is raw_id)
+            and (channel_key is not None or channel is None)
+        ):
+            text = scanplan.record_text(event, decider.fields)
+            if text is not None:
+                hits = [index for index in decider.always if tests[index](event)]
+                more = [index for index in decider.candidates(text) or () if tests[index](event)]
+                if more:
+                    hits.extend(more)
+                    hits.sort()
+                matches = self._matches
+                return [matches[index] for index in hits]
         hits = [index for index in bucket.always if tests[index](event)]
         if bucket.scanner is not None:
             found = bucket.scanner.scan(scan_text(event.values()))
@@ -140,20 +184,13 @@ class DetectionEngine:
         return [matches[index] for index in hits]
 
     def _bucket(self, event_id: Any, channel_key: str | None, channel: Any) -> _Bucket:
-        probe: dict[str, Any] = {}
-        if event_id is not None:
-            probe["EventID"] = event_id
-        if channel is not None:
-            probe["Channel"] = channel_key if channel_key is not None else channel
+        probe = self._probe(event_id, channel_key, channel)
         always: list[int] = []
         literal_ids: dict[str, int] = {}
         by_literal: list[list[int]] = []
-        for index, rule in enumerate(self._rules):
-            if rule.precondition is not None and not rule.precondition.admits(probe):
-                continue
-            wanted = rule.required_event_ids
-            if wanted is not None and event_id not in wanted:
-                continue
+        seen = self._bucket_rules(event_id, probe)
+        for index in seen:
+            rule = self._rules[index]
             if rule.literals is None:
                 always.append(index)
                 continue
@@ -167,8 +204,124 @@ class DetectionEngine:
             always=tuple(always),
             scanner=LiteralScanner(list(literal_ids)) if literal_ids else None,
             by_literal=tuple(tuple(rules) for rules in by_literal),
+            decider=self._decider(seen, probe),
         )
         with self._bucket_lock:
             if len(self._buckets) < _MAX_BUCKETS:
                 self._buckets[(event_id, channel_key)] = bucket
         return bucket
+
+    @staticmethod
+    def _probe(event_id: Any, channel_key: str | None, channel: Any) -> dict[str, Any]:
+        probe: dict[str, Any] = {}
+        if event_id is not None:
+            probe["EventID"] = event_id
+        if channel is not None:
+            probe["Channel"] = channel_key if channel_key is not None else channel
+        return probe
+
+    def _bucket_rules(self, event_id: Any, probe: Mapping[str, Any]) -> list[int]:
+        """The rules whose log source and EventIDs admit events like the probe."""
+        seen: list[int] = []
+        for index, rule in enumerate(self._rules):
+            if rule.precondition is not None and not rule.precondition.admits(probe):
+                continue
+            wanted = rule.required_event_ids
+            if wanted is not None and event_id not in wanted:
+                continue
+            seen.append(index)
+        return seen
+
+    def raw_verdict(self, raw: str) -> tuple[int, ...] | None:
+        """Which rules could match the event a raw EVTX record flattens to.
+
+        ``raw`` is the record as the EVTX parser renders it (compact JSON). Deciding this costs
+        one scan, less than decoding and flattening the record, which a hunt then skips when
+        the answer is empty. Otherwise the answer goes to `match_rules` as ``candidates``;
+        None means the record cannot be judged raw (match it in full).
+        """
+        key = scanplan.raw_bucket(raw)
+        if key is None:
+            return None
+        event_id, channel = key
+        channel_key = channel.lower()
+        decider = self._raw_deciders.get((event_id, channel_key), _MISSING)
+        if decider is _MISSING:
+            probe = self._probe(event_id, channel_key, channel)
+            decider = self._decider(
+                self._bucket_rules(event_id, probe),
+                probe,
+                keys=scanplan.raw_keys(FIELD_ALIASES.get((channel_key, event_id), {})),
+            )
+            with self._bucket_lock:
+                if len(self._raw_deciders) < _MAX_BUCKETS:
+                    self._raw_deciders[(event_id, channel_key)] = decider
+        if decider is None:
+            return None
+        text = scanplan.raw_text(raw)
+        if text is None:
+            return None
+        found = decider.candidates(text)
+        if found is None:
+            return None
+        if not found:
+            return decider.always
+        return tuple(sorted({*decider.always, *found}))
+
+    def _translation(self, index: int) -> scanplan.Formula:
+        translation = self._translations.get(index)
+        if translation is None:
+            trees = self._rules[index].trees
+            translation = scanplan.translate(trees, compile_condition) if trees else True
+            self._translations[index] = translation
+        return translation
+
+    def _decider(
+        self,
+        indexes: list[int],
+        probe: Mapping[str, Any],
+        *,
+        keys: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> RuleScanner | None:
+        """The bucket's rules as one scan: of the record text, or with ``keys`` (see
+        `scanplan.clauses`) of the raw record. Kept in the scan cache, if there is one."""
+        if self._scan_cache is None:
+            return self._build_decider(indexes, probe, keys)
+        name = f"{'raw' if keys is not None else 'record'}|{sorted(probe.items())!r}"
+        stored = self._scan_cache.get(name)
+        if stored is not None:
+            loaded = RuleScanner.load(stored)
+            if loaded is not None:
+                return loaded
+        decider = self._build_decider(indexes, probe, keys)
+        if decider is not None:
+            self._scan_cache.put(name, decider.dump())
+        return decider
+
+    def _build_decider(
+        self,
+        indexes: list[int],
+        probe: Mapping[str, Any],
+        keys: Mapping[str, tuple[str, ...]] | None,
+    ) -> RuleScanner | None:
+        raw = keys is not None
+        always: list[int] = []
+        scanned: list[tuple[int, scanplan.Clauses]] = []
+        fields: set[str] | None = set()
+        for index in indexes:
+            needs = scanplan.specialise(self._translation(index), probe)
+            if needs is False:
+                continue
+            clauses = scanplan.clauses(needs, clause_rank, raw=raw, keys=keys)
+            if not clauses:
+                always.append(index)
+            elif all(clauses):  # an empty clause: the rule cannot match here
+                scanned.append((index, clauses))
+                names = scanplan.fields(needs)
+                fields = None if names is None or fields is None else fields | names
+        if raw:
+            # Flattening names "Threat Name" also ThreatName: such records are not judged raw.
+            return RuleScanner.build(always, scanned, guard=scanplan.SPACED_KEY)
+        return RuleScanner.build(
+            always, scanned, tuple(sorted(fields)) if fields is not None else None
+        )

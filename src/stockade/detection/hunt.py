@@ -20,6 +20,7 @@ from stockade.detection.correlate import CorrelationMatch, event_moment
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.model import Match, RuleInfo
 from stockade.telemetry.sources import (
+    SKIPPED,
     InputFile,
     InputProblem,
     SourceEvent,
@@ -212,16 +213,23 @@ class Hunt:
         count = 0
         reported = 0
         # With several workers the cores are shared out already: one parser thread each.
-        for item in read_file(source, threads=1 if self.workers > 1 else 0):
+        threads = 1 if self.workers > 1 else 0
+        for item in read_file(source, threads=threads, keep=self.engine.raw_verdict):
             if type(item) is not SourceEvent:
-                yield item  # type: ignore[misc]
+                if item is SKIPPED:  # no rule can match it: counted, not decoded
+                    count += 1
+                    if count - reported >= _PROGRESS_EVERY:
+                        yield _Progress(count - reported, 0)
+                        reported = count
+                else:
+                    yield item  # type: ignore[misc]
                 continue
             count += 1
             if count - reported >= _PROGRESS_EVERY:
                 yield _Progress(count - reported, 0)
                 reported = count
             event = item.event
-            matches = match_rules(event)
+            matches = match_rules(event, item.verdict)
             if not matches:
                 continue
             for match in matches:

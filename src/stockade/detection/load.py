@@ -46,6 +46,8 @@ class RuleSet:
     rules: tuple[CompiledRule, ...]
     problems: tuple[RuleProblem, ...]
     correlations: tuple[CompiledCorrelation, ...] = ()
+    fingerprint: str = ""
+    """Identifies the rule files as loaded (see `cache.fingerprint`); empty if unknown."""
 
     def __add__(self, other: RuleSet) -> RuleSet:
         return RuleSet(
@@ -111,7 +113,7 @@ def load_rule_paths(
         if cache_dir is not None:
             cache.write(cache_dir, key, plans)
     built = _compile(plans, placeholders)
-    return RuleSet(built.rules, tuple(missing) + built.problems, built.correlations)
+    return RuleSet(built.rules, tuple(missing) + built.problems, built.correlations, key)
 
 
 def _parse_text(text: str, source: str) -> _Parsed:

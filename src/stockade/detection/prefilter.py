@@ -33,9 +33,10 @@ EventIDs' buckets only.
 
 from __future__ import annotations
 
+import pickle
 import re._constants as sre_constants
 import re._parser as sre_parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sigma.conditions import (
     ConditionAND,
@@ -61,6 +62,9 @@ __all__ = [
     "COMMON_LITERALS",
     "HYPERSCAN",
     "LiteralScanner",
+    "RuleScanner",
+    "clause_rank",
+    "regex_literal",
     "required_event_ids",
     "required_literals",
     "scan_text",
@@ -167,7 +171,7 @@ def _literals(node: object) -> Literals:
 
 def _value_literals(value: object) -> Literals:
     if type(value) is SigmaRegularExpression:
-        literal = _regex_literal(value)
+        literal = regex_literal(value)
         return None if literal is None else frozenset({literal})
     if type(value) in (SigmaString, SigmaCasedString):
         literal = _string_literal(value)  # type: ignore[arg-type]
@@ -177,7 +181,7 @@ def _value_literals(value: object) -> Literals:
     return None
 
 
-def _regex_literal(value: SigmaRegularExpression) -> str | None:
+def regex_literal(value: SigmaRegularExpression) -> str | None:
     """The longest run of plain characters at the top level of the pattern: a search can only
     succeed where it occurs. Groups, classes, repeats and alternation end a run."""
     if value.regexp.contains_placeholder():
@@ -288,6 +292,11 @@ class LiteralScanner:
     def __init__(self, literals: Sequence[str]) -> None:
         self._literals = tuple(literals)
         self._database = None
+        self._compiled = False
+
+    def _compile(self) -> None:
+        # On first use: where `RuleScanner` serves, this one is rarely needed.
+        self._compiled = True
         if hyperscan is not None and self._literals:
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             database.compile(
@@ -304,6 +313,8 @@ class LiteralScanner:
 
     def scan(self, text: str) -> set[int]:
         """Indices of the literals that occur in the (lower-cased) text."""
+        if not self._compiled:
+            self._compile()
         if self._database is None:
             return {index for index, literal in enumerate(self._literals) if literal in text}
         found: set[int] = set()
@@ -314,3 +325,144 @@ class LiteralScanner:
 
         self._database.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
         return found
+
+
+def clause_rank(clause: frozenset[str]) -> tuple[bool, int, int]:
+    """How little a clause filters (smaller is better): common literals last, then short
+    ones, then many."""
+    return (not clause.isdisjoint(COMMON_LITERALS), -min(map(len, clause), default=0), len(clause))
+
+
+class RuleScanner:
+    """Finds a bucket's candidate rules with one Hyperscan scan of an event's record text.
+
+    ``always`` rules have no clauses and are evaluated on every event. Every other rule is
+    indexed under its first (most selective) clause; `candidates` yields those whose every
+    clause has a literal in the text (see `scanplan`).
+    """
+
+    def __init__(
+        self,
+        always: tuple[int, ...],
+        database: object | None,
+        by_literal: tuple[tuple[tuple[int, tuple[frozenset[int], ...]], ...], ...],
+        fields: tuple[str, ...] | None = None,
+        guard_id: int = -1,
+    ) -> None:
+        self.always = always
+        self._guard = guard_id
+        self.fields = fields
+        """The fields whose values the scan needs; None: all of them."""
+        self._database = database
+        self._by_literal = by_literal
+
+    @classmethod
+    def build(
+        cls,
+        always: list[int],
+        scanned: list[tuple[int, tuple[frozenset[str], ...]]],
+        fields: tuple[str, ...] | None = None,
+        guard: bytes | None = None,
+    ) -> RuleScanner | None:
+        """None when Hyperscan is missing or refuses the literals: the caller then keeps to
+        the literal prefilter."""
+        if hyperscan is None:
+            return None
+        ids: dict[str, int] = {}
+
+        def literal_id(literal: str) -> int:
+            found = ids.get(literal)
+            if found is None:
+                found = ids[literal] = len(ids)
+            return found
+
+        indexed: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
+        for index, clauses in scanned:
+            key, *rest = clauses
+            checks = tuple(frozenset(map(literal_id, clause)) for clause in rest)
+            for literal in key:
+                indexed.setdefault(literal_id(literal), []).append((index, checks))
+        database = None
+        if ids:
+            expressions = [_pattern(literal) for literal in ids]
+            flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(ids)
+            if guard is not None:
+                expressions.append(guard)
+                flags.append(hyperscan.HS_FLAG_SINGLEMATCH)
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            try:
+                database.compile(
+                    expressions=expressions,
+                    ids=list(range(len(expressions))),
+                    elements=len(expressions),
+                    flags=flags,
+                )
+            except hyperscan.error:
+                return None
+        by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
+        return cls(tuple(always), database, by_literal, fields, len(ids) if guard else -1)
+
+    def dump(self) -> bytes:
+        """The scanner as bytes for `load` (the Hyperscan database serialised)."""
+        database = None if self._database is None else hyperscan.dumpb(self._database)
+        state = (self.always, self._by_literal, self.fields, self._guard, database)
+        return pickle.dumps((_DUMP_FORMAT, state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, data: bytes) -> RuleScanner | None:
+        """A scanner from `dump`; None if the bytes are not one (or Hyperscan refuses them)."""
+        if hyperscan is None:
+            return None
+        try:
+            version, (always, by_literal, fields, guard, database) = pickle.loads(data)
+            if version != _DUMP_FORMAT:
+                return None
+            if database is not None:
+                database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
+                database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
+        except Exception:  # a damaged or foreign entry: build afresh
+            return None
+        return cls(always, database, by_literal, fields, guard)
+
+    def candidates(self, text: bytes) -> list[int] | None:
+        """Rules (in no particular order, each once) whose clauses all hold for the text;
+        None when the guard pattern matched (the text cannot be judged this way)."""
+        if self._database is None:
+            return []
+        found: set[int] = set()
+        self._database.scan(text, match_event_handler=_collector(found.add))  # type: ignore[attr-defined]
+        if not found:
+            return []
+        if self._guard in found:
+            return None
+        by_literal = self._by_literal
+        result: list[int] = []
+        for literal in found:
+            for index, checks in by_literal[literal]:
+                for clause in checks:
+                    if found.isdisjoint(clause):
+                        break
+                else:
+                    if index not in result:
+                        result.append(index)
+        return result
+
+
+def _collector(add: Callable[[int], object]) -> Callable[..., None]:
+    def on_match(literal_id: int, start: int, end: int, flags: int, context: object) -> None:
+        add(literal_id)
+
+    return on_match
+
+
+def _pattern(literal: str) -> bytes:
+    """A literal as a Hyperscan pattern: letters and digits as they are (so that caseless
+    matching folds them), every other byte as \\xHH."""
+    return b"".join(
+        bytes((byte,)) if byte in _PLAIN else b"\\x%02x" % byte
+        for byte in literal.encode("utf-8", "surrogatepass")
+    )
+
+
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_DUMP_FORMAT = 1

@@ -17,7 +17,7 @@ import gzip
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,8 +29,10 @@ from stockade.telemetry.eventlog import Scalar, flatten_record, is_record
 
 __all__ = [
     "INPUT_SUFFIXES",
+    "SKIPPED",
     "InputFile",
     "InputProblem",
+    "RawFilter",
     "SourceEvent",
     "event_from_json",
     "input_files",
@@ -59,6 +61,8 @@ class InputFile:
 class SourceEvent:
     file: str
     event: dict[str, Scalar]
+    verdict: Any = None
+    """What the ``keep`` test of `read_file` said of the record, if it saw it."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,23 @@ def input_files(arguments: Iterable[str]) -> Iterator[InputFile | InputProblem]:
             yield InputProblem(argument, "", "no such file or directory")
 
 
-def read_file(source: InputFile, threads: int = 0) -> Iterator[SourceEvent | InputProblem]:
+SKIPPED = object()
+"""Stands for an EVTX record that the ``keep`` test of `read_file` passed over."""
+
+RawFilter = Callable[[str], Any]
+"""Sees an EVTX record as JSON text: an empty tuple skips it, anything else is its verdict."""
+
+
+def read_file(
+    source: InputFile, threads: int = 0, keep: RawFilter | None = None
+) -> Iterator[SourceEvent | InputProblem | object]:
     """Every event of one input file, with problems in between.
 
     ``threads`` bounds the EVTX parser's own threads (0: one per core); processes that already
-    share the cores out between them pass 1.
+    share the cores out between them pass 1. ``keep`` sees each EVTX record as the parser's
+    JSON before it is decoded; a record it answers with an empty tuple comes out as `SKIPPED`
+    (so that it is still counted) and costs no decoding; any other answer travels with the
+    event as its ``verdict``.
     """
     try:
         stream = _open(source)
@@ -108,7 +124,7 @@ def read_file(source: InputFile, threads: int = 0) -> Iterator[SourceEvent | Inp
                 # The parser reads a named file itself, much faster than through Python.
                 plain = source.path is not None and not _is_gzip(stream)
                 yield from _read_evtx(
-                    source.display, str(source.path) if plain else stream, threads
+                    source.display, str(source.path) if plain else stream, threads, keep
                 )
             else:
                 yield from _read_json(source.display, stream)
@@ -125,36 +141,54 @@ def _open(source: InputFile) -> io.BufferedReader:
 
 
 def _read_evtx(
-    display: str, stream: io.BufferedReader | str, threads: int = 0
-) -> Iterator[SourceEvent | InputProblem]:
+    display: str,
+    stream: io.BufferedReader | str,
+    threads: int = 0,
+    keep: RawFilter | None = None,
+) -> Iterator[SourceEvent | InputProblem | object]:
     from evtx import PyEvtxParser  # the Rust extension loads only when EVTX is read
 
     # The parser seeks; gzip and stdin do not, so those are buffered in memory first.
     data: Any = stream
     if not isinstance(stream, str) and (not stream.seekable() or _is_gzip(stream)):
         data = io.BytesIO(stream.read())
-    records = iter(PyEvtxParser(data, number_of_threads=threads).records_json())
+    parser = PyEvtxParser(data, number_of_threads=threads, indent=False)
     errors = 0
     index = 0
-    while True:
+    for record in _guarded(parser.records_json()):
         index += 1
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except Exception as error:  # the parser reports corrupt chunks and records this way
+        if type(record) is not dict:  # the parser reports corrupt chunks and records this way
             errors += 1
-            yield InputProblem(display, f"record {index}", f"corrupt EVTX data: {error}")
+            yield InputProblem(display, f"record {index}", f"corrupt EVTX data: {record}")
             if errors >= _MAX_CONSECUTIVE_ERRORS:
                 return
             continue
         errors = 0
+        raw = record["data"]
+        verdict = None
+        if keep is not None:
+            verdict = keep(raw)
+            if verdict == ():
+                yield SKIPPED
+                continue
         try:
-            event = flatten_record(orjson.loads(record["data"]))
+            event = flatten_record(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValueError) as error:
             yield InputProblem(display, f"record {record.get('event_record_id')}", str(error))
             continue
-        yield SourceEvent(display, event)
+        yield SourceEvent(display, event, verdict)
+
+
+def _guarded(records: Iterator[Any]) -> Iterator[Any]:
+    """The parser's records; an error the parser raises (a corrupt chunk or record) comes out
+    as that exception in the record's place, and reading goes on."""
+    while True:
+        try:
+            yield next(records)
+        except StopIteration:
+            return
+        except Exception as error:  # handed to the reader in the record's place
+            yield error
 
 
 def _is_gzip(stream: io.BufferedReader) -> bool:

@@ -1,0 +1,451 @@
+r"""Which rules could match an event: each rule's condition approximated over literals.
+
+Most rules cannot match most events, and proving it per rule costs a Python call. The engine
+finds, with one Hyperscan scan, which literals of a bucket's rules occur in an event, and
+evaluates only the rules whose approximation holds. The approximation is from above: whenever
+a rule matches, its approximation holds (it may hold when the rule does not; the rule's
+predicate then says no).
+
+A leaf's approximation is in *atoms*: a lower-cased literal and where in a value it sits.
+
+- A string without wildcards is ``exact``; one literal between ``*`` is ``contains``,
+  ``prefix`` or ``suffix``. These are compared lower-cased by `compile`, so the literal may
+  hold any character (a cased string only ASCII: lower-casing keeps a cased match only there).
+- A string with wildcards inside is matched by a case-insensitive regex: its leading part is
+  a ``prefix``, its trailing part a ``suffix`` and each part between ``contains``, for parts
+  of ASCII only (the regex equates more than lower-casing does).
+- A regular expression needs its longest top-level literal (`prefilter.regex_literal`)
+  anywhere, when that is ASCII; a keyword its literal parts anywhere.
+- A number of two or more digits needs its digits (`compile` reads numbers from text as plain
+  decimals, so the digits of a match are always there).
+- Anything else (CIDR, null, comparisons, placeholders, field references, ...) and anything
+  under ``not`` needs nothing (true); ``and`` / ``or`` combine their members.
+
+Atoms become literals to find in one of two texts:
+
+- the *record text* of a flat event (`record_text`): its values joined by ``\x1e``, so that an
+  ``exact`` atom is ``\x1e<literal>\x1e``, a ``prefix`` ``\x1e<literal>`` and a ``suffix``
+  ``<literal>\x1e``;
+- the *raw record* as the EVTX parser renders it, JSON (`raw_bucket`): a string value is
+  ``":"<value>"``, so an ``exact`` atom is ``":"<literal>"`` with the literal escaped as JSON
+  escapes it. That lets a hunt pass over most records without decoding them, for records
+  whose values are all plain (`raw_bucket` says when).
+
+``EventID`` and ``Channel`` leaves are known per bucket (the engine has one scan per
+(EventID, channel) pair) and fold into constants (`specialise`). A rule's approximation is then
+put in conjunctive form (`clauses`): each clause is a set of literals of which one must occur.
+The engine indexes each rule under its most selective clause and checks the others before
+running the predicate; a rule without clauses is evaluated on every event of its bucket.
+Pure: `prefilter.RuleScanner` runs the scan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    SigmaCasedString,
+    SigmaExpansion,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaString,
+    SpecialChars,
+)
+
+from stockade.detection.prefilter import regex_literal
+
+__all__ = [
+    "Clauses",
+    "Formula",
+    "clauses",
+    "fields",
+    "raw_bucket",
+    "raw_keys",
+    "record_text",
+    "specialise",
+    "translate",
+]
+
+Formula = Any
+"""True, False, ("atom", kind, lower-cased literal, field or None), ("known", predicate) or
+("and" | "or", members)."""
+Clauses = tuple[frozenset[str], ...]
+"""Conjunctive form over rendered literals: one literal of every clause must occur."""
+
+KNOWN_FIELDS = ("EventID", "Channel")
+REWRITTEN_FIELDS = frozenset({"IntegrityLevel"})
+"""Fields whose value `logsource.with_aliases` may rewrite: not in a raw record as matched."""
+
+SEPARATOR = "\x1e"
+_MIN_LITERAL = 2  # a one-character ASCII literal is in nearly every event
+_MAX_CLAUSES = 8  # distributing an `or` over `and`s beyond this keeps one clause per member
+_IGNORECASE_LOOKALIKES = ("\u0131", "\u017f")
+"""Dotless i and long s: Python's case-insensitive regexes take them for i and s."""
+
+
+# --- texts ---------------------------------------------------------------------------------------
+
+
+def record_text(event: Mapping[str, Any], fields: tuple[str, ...] | None = None) -> bytes | None:
+    """The text a flat event's literals are found in: its values (or those of ``fields``)
+    between separators. ASCII stays as it is (the scan folds ASCII case), other text is
+    lower-cased here. None when the event has a character that Python's case-insensitive
+    regexes equate with an ASCII letter (the caller then uses another prefilter)."""
+    values = event.values() if fields is None else map(event.get, fields)
+    text = SEPARATOR + SEPARATOR.join(map(str, values)) + SEPARATOR
+    if text.isascii():
+        return text.encode("ascii")
+    if any(char in text for char in _IGNORECASE_LOOKALIKES):
+        return None
+    return text.lower().encode("utf-8", "surrogatepass")
+
+
+_RAW_EVENT_ID = '"EventID":'
+_RAW_CHANNEL = '"Channel":"'
+
+
+def raw_bucket(raw: str) -> tuple[int, str] | None:
+    """(EventID, Channel) of a raw EVTX record (the parser's compact JSON), or None when the
+    record is not plain enough to be approximated raw: values as lists or with attributes
+    (``#text``) change when flattened."""
+    if '"#text"' in raw or '":[' in raw:
+        return None
+    start = raw.find(_RAW_EVENT_ID)
+    channel = raw.find(_RAW_CHANNEL, start)
+    if start < 0 or channel < 0:
+        return None
+    start += len(_RAW_EVENT_ID)
+    end = raw.find(",", start)
+    digits = raw[start:end].strip('"')
+    channel += len(_RAW_CHANNEL)
+    channel_end = raw.find('"', channel)
+    name = raw[channel:channel_end]
+    if not digits.isdigit() or not digits.isascii() or "\\" in name:
+        return None
+    return int(digits), name
+
+
+SPACED_KEY = rb' [^"]*":'
+"""A name with a space in a raw record (flattening also gives it without the space, a name no
+literal is anchored on); values cannot end in ``":``, so only names match."""
+
+
+def raw_text(raw: str) -> bytes | None:
+    """The raw record as the scan reads it (see `record_text` for case)."""
+    if raw.isascii():
+        return raw.encode("ascii")
+    if any(char in raw for char in _IGNORECASE_LOOKALIKES):
+        return None
+    return raw.lower().encode("utf-8", "surrogatepass")
+
+
+# --- formulas ------------------------------------------------------------------------------------
+
+
+def _and(members: list[Formula]) -> Formula:
+    flat: list[Formula] = []
+    for member in members:
+        if member is False:
+            return False
+        if member is True:
+            continue
+        if type(member) is tuple and member[0] == "and":
+            flat.extend(member[1])
+        elif member not in flat:
+            flat.append(member)
+    if not flat:
+        return True
+    return flat[0] if len(flat) == 1 else ("and", tuple(flat))
+
+
+def _or(members: list[Formula]) -> Formula:
+    flat: list[Formula] = []
+    for member in members:
+        if member is True:
+            return True
+        if member is False:
+            continue
+        if type(member) is tuple and member[0] == "or":
+            flat.extend(member[1])
+        elif member not in flat:
+            flat.append(member)
+    if not flat:
+        return False
+    return flat[0] if len(flat) == 1 else ("or", tuple(flat))
+
+
+# --- translation ---------------------------------------------------------------------------------
+
+
+def translate(
+    trees: tuple[object, ...], known: Callable[[object], Callable[[Any], bool]]
+) -> Formula:
+    """A rule's conditions (alternatives) approximated over atoms.
+
+    ``known`` compiles a leaf on a `KNOWN_FIELDS` field into a Python predicate, which
+    `specialise` later applies to each bucket's (EventID, Channel).
+    """
+    return _or([_node(tree, known) for tree in trees])
+
+
+def _node(node: object, known: Callable[[object], Callable[[Any], bool]]) -> Formula:
+    if isinstance(node, ConditionAND):
+        return _and([_node(arg, known) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _or([_node(arg, known) for arg in node.args])
+    if isinstance(node, ConditionNOT):
+        return True
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        if node.field in KNOWN_FIELDS and _foldable(node.field, node.value):
+            return ("known", known(node))
+        return _field(node.field, node.value)
+    if isinstance(node, ConditionValueExpression):
+        value = node.value
+        if type(value) not in (SigmaString, SigmaCasedString) or value.contains_placeholder():
+            return True
+        return _string(value, None)  # `compile` wraps keywords in wildcards: contains
+    return True
+
+
+def _foldable(field: str, value: object) -> bool:
+    """Can the leaf be decided from the bucket's key alone? The bucket knows the EventID as
+    an int and the channel only lower-cased, so cased and regex tests on Channel cannot."""
+    if isinstance(value, SigmaString) and value.contains_placeholder():
+        return False
+    if field == "EventID":
+        return True
+    if type(value) is SigmaExpansion:
+        return all(_foldable(field, item) for item in value.values)
+    return type(value) is SigmaString
+
+
+def _field(field: str, value: object) -> Formula:
+    if field in REWRITTEN_FIELDS:
+        return True
+    kind = type(value)
+    if kind is SigmaExpansion:
+        return _or([_field(field, item) for item in value.values])  # type: ignore[attr-defined]
+    if kind is SigmaString or kind is SigmaCasedString:
+        string: SigmaString = value  # type: ignore[assignment]
+        return True if string.contains_placeholder() else _string(string, field)
+    if kind is SigmaRegularExpression:
+        literal = regex_literal(value)  # type: ignore[arg-type]
+        if literal is None or not literal.isascii():
+            return True
+        return _atom("contains", literal, field)
+    if kind is SigmaNumber:
+        number = value.number  # type: ignore[attr-defined]
+        if isinstance(number, float) and number.is_integer():
+            number = int(number)
+        digits = str(abs(number))
+        return True if "e" in digits else ("atom", "number", digits, field)
+    return True  # booleans, CIDR, comparisons, time parts, null, exists, field references
+
+
+def _string(value: SigmaString, field: str | None) -> Formula:
+    parts: list[str | SpecialChars] = []
+    for part in value.s:
+        if isinstance(part, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += part
+        elif isinstance(part, str | SpecialChars):
+            parts.append(part)
+    lowered = type(value) is not SigmaCasedString
+    if field is None:  # a keyword: somewhere in some value
+        parts = [SpecialChars.WILDCARD_MULTI, *parts, SpecialChars.WILDCARD_MULTI]
+    leading = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
+    trailing = len(parts) > 1 and parts[-1] is SpecialChars.WILDCARD_MULTI
+    core = parts[int(leading) : len(parts) - int(trailing)]
+    if not parts:
+        return ("atom", "exact", "", field)  # the empty string
+    if not core:
+        return True
+    if len(core) == 1 and isinstance(core[0], str):
+        # Equality, contains, startswith, endswith: `compile` compares lower-cased values.
+        kind = (
+            ("contains" if trailing else "suffix") if leading else "prefix" if trailing else "exact"
+        )
+        return _atom(kind, core[0], field, lowered=lowered)
+    needs: list[Formula] = []
+    last = len(parts) - 1
+    for position, part in enumerate(parts):
+        if isinstance(part, str):
+            kind = "prefix" if position == 0 else "suffix" if position == last else "contains"
+            needs.append(_atom(kind, part, field))
+    return _and(needs)
+
+
+def _atom(kind: str, literal: str, field: str | None, lowered: bool = False) -> Formula:
+    """An atom, or true when the literal cannot serve; ``lowered``: the value is compared
+    lower-cased (else by a case-insensitive regex or as written, which only ASCII literals
+    approximate safely)."""
+    if not literal.isascii():
+        return ("atom", kind, literal.lower(), field) if lowered else True
+    if len(literal) < _MIN_LITERAL and kind == "contains":
+        return True
+    return ("atom", kind, literal.lower(), field)
+
+
+# --- per bucket ----------------------------------------------------------------------------------
+
+
+def specialise(formula: Formula, probe: Mapping[str, Any]) -> Formula:
+    """The formula with its known leaves decided for events like ``probe``."""
+    if formula is True or formula is False:
+        return formula
+    tag = formula[0]
+    if tag == "atom":
+        return formula
+    if tag == "known":
+        return bool(formula[1](probe))
+    members = [specialise(member, probe) for member in formula[1]]
+    return _and(members) if tag == "and" else _or(members)
+
+
+def fields(formula: Formula) -> frozenset[str] | None:
+    """The fields whose values the formula's atoms are sought in; None: any field."""
+    if formula is True or formula is False:
+        return frozenset()
+    if formula[0] == "atom":
+        return None if formula[3] is None else frozenset((formula[3],))
+    found: set[str] = set()
+    for member in formula[1]:
+        names = fields(member)
+        if names is None:
+            return None
+        found |= names
+    return frozenset(found)
+
+
+def clauses(
+    formula: Formula,
+    rank: Callable[[frozenset[str]], Any],
+    *,
+    raw: bool,
+    keys: Mapping[str, tuple[str, ...]] | None = None,
+) -> Clauses:
+    """The formula (no known leaves left) in conjunctive form over literals rendered for the
+    record text or (``raw``) the raw record, most selective clause first by ``rank``
+    (smaller is better); weakened where distributing would grow too large.
+
+    ``keys`` names, for fields whose value a raw record holds under other names than the
+    field's own, those names (`raw_keys`)."""
+
+    def render(kind: str, literal: str, field: str | None) -> frozenset[str] | None:
+        if raw:
+            names = None if field is None else (keys or {}).get(field, (field,))
+            return _raw_literals(kind, literal, names)
+        return _record_literals(kind, literal)
+
+    found = _clauses(formula, render)
+    return tuple(sorted(set(found), key=rank))
+
+
+RAW_SOURCES = {"Provider_Name": "Name", "Provider_Guid": "Guid", "TimeCreated": "SystemTime"}
+"""Fields that flattening takes from an attribute of another name."""
+
+
+def raw_keys(aliases: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """For `clauses`: the names a field's value has in a raw record, given the bucket's
+    `logsource.FIELD_ALIASES` (Sysmon name -> own name)."""
+    keys = {field: (field, source) for field, source in RAW_SOURCES.items()}
+    for field, own in aliases.items():
+        keys[field] = (*keys.get(field, (field,)), own)
+    return keys
+
+
+def _record_literals(kind: str, literal: str) -> frozenset[str] | None:
+    if kind == "exact":
+        return frozenset((SEPARATOR + literal + SEPARATOR,))
+    if kind == "prefix":
+        return frozenset((SEPARATOR + literal,))
+    if kind == "suffix":
+        return frozenset((literal + SEPARATOR,))
+    if literal.isascii() and len(literal) < _MIN_LITERAL:
+        return None  # a short number: in nearly every event
+    return frozenset((literal,))
+
+
+_JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false")
+_NUMBER_STARTS = ("+", "-", "0", " ", "\\")
+"""How a string that reads as a number may start other than with its digits (`compile`
+reads " +007" as 7); escaped whitespace starts with a backslash."""
+
+
+def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> frozenset[str] | None:
+    if kind == "number":
+        if names is None:
+            return _record_literals("contains", literal)
+        # A JSON number, or a string that reads as one: anchored on the field's name.
+        found: set[str] = set()
+        for name in names:
+            key = '"' + _json_escape(name.lower()) + '":'
+            found.update((key + literal, key + "-", key + '"' + literal))
+            found.update(key + '"' + start for start in _NUMBER_STARTS)
+        return frozenset(found)
+    if _JSON_NUMBER.fullmatch(literal) is not None:
+        # Strings match the text of numbers and booleans, which JSON writes without quotes.
+        return _record_literals("contains", literal)
+    escaped = _json_escape(literal)
+    if kind in ("exact", "prefix"):
+        ending = '"' if kind == "exact" else ""
+        if names is None:
+            return frozenset(('":"' + escaped + ending,))
+        return frozenset(
+            '"' + _json_escape(name.lower()) + '":"' + escaped + ending for name in names
+        )
+    if kind == "suffix":
+        return frozenset((escaped + '"',))
+    return _record_literals("contains", escaped)
+
+
+_JSON_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+_JSON_TABLE = {
+    code: _JSON_ESCAPES.get(chr(code), f"\\u{code:04x}") for code in [*range(0x20), 0x22, 0x5C]
+}
+
+
+def _json_escape(text: str) -> str:
+    """The text as the EVTX parser's JSON writes it inside a string (lower-case hex)."""
+    return text.translate(_JSON_TABLE)
+
+
+def _clauses(
+    formula: Formula, render: Callable[[str, str, str | None], frozenset[str] | None]
+) -> list[frozenset[str]]:
+    if formula is True:
+        return []
+    if formula is False:
+        return [frozenset()]
+    tag = formula[0]
+    if tag == "atom":
+        literals = render(formula[1], formula[2], formula[3])
+        return [] if literals is None else [literals]
+    members = [_clauses(member, render) for member in formula[1]]
+    if tag == "and":
+        return [clause for member in members for clause in member]
+    if any(not member for member in members):
+        return []  # one member needs nothing: neither does the `or`
+    result: list[frozenset[str]] = [frozenset()]
+    for member in members:
+        result = [left | right for left in result for right in member]
+        if len(result) > _MAX_CLAUSES:
+            # Weaker but still implied: each member implies each of its own clauses.
+            return [frozenset().union(*(min(member, key=len) for member in members))]
+    return result

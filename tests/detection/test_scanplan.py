@@ -1,0 +1,223 @@
+"""The scan that narrows rules down: approximations stay sound, raw records included."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from evtx import PyEvtxParser
+
+from stockade.detection import (
+    CompiledRule,
+    DetectionEngine,
+    RuleSet,
+    load_rule_paths,
+    load_rule_text,
+    scanplan,
+)
+from stockade.detection.cache import ScanCache
+from stockade.detection.compile import compile_condition
+from stockade.detection.logsource import with_aliases
+from stockade.detection.prefilter import clause_rank
+from stockade.telemetry.eventlog import flatten_record
+
+
+def parse(selections: str, condition: str) -> CompiledRule:
+    text = (
+        "title: Test rule\nlogsource:\n    product: test\ndetection:\n"
+        + textwrap.indent(textwrap.dedent(selections).strip(), "    ")
+        + f"\n    condition: {condition}\n"
+    )
+    rule_set = load_rule_text(text, "test.yml")
+    assert rule_set.problems == ()
+    return rule_set.rules[0]
+
+
+SIGMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sigma"
+RULE_DIRS = [SIGMA / "rules", SIGMA / "rules-emerging-threats", SIGMA / "rules-threat-hunting"]
+REGRESSION = SIGMA / "regression_data"
+
+
+@pytest.fixture(scope="module")
+def sigmahq() -> RuleSet:
+    return load_rule_paths(RULE_DIRS)
+
+
+def raw_records() -> list[str]:
+    """Every record of every SigmaHQ regression sample, as the EVTX parser renders it, the
+    same records with their values upper-cased, and with their event data made benign
+    (rendered the same compact way)."""
+    records = [
+        record["data"]
+        for sample in sorted(REGRESSION.rglob("*.evtx"))
+        for record in PyEvtxParser(str(sample), number_of_threads=1, indent=False).records_json()
+    ]
+    twins = [orjson.dumps(_upper(orjson.loads(record))).decode() for record in records]
+    benign = [orjson.dumps(_benign(orjson.loads(record))).decode() for record in records]
+    return records + twins + benign
+
+
+def _benign(record: dict[str, Any]) -> dict[str, Any]:
+    data = record["Event"].get("EventData")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str):
+                data[key] = "C:\\Windows\\System32\\svchost.exe -k netsvcs"
+    return record
+
+
+def _upper(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _upper(value) if key != "Channel" else value for key, value in node.items()}
+    if isinstance(node, list):
+        return [_upper(item) for item in node]
+    return node.upper() if isinstance(node, str) else node
+
+
+def test_a_raw_verdict_never_leaves_out_a_rule_that_matches(sigmahq: RuleSet) -> None:
+    engine = DetectionEngine(sigmahq.rules)
+    judged = skipped = 0
+    for raw in raw_records():
+        event = with_aliases(flatten_record(orjson.loads(raw)))
+        expected = [index for index, rule in enumerate(sigmahq.rules) if rule.matches(event)]
+        verdict = engine.raw_verdict(raw)
+        if verdict is None:
+            continue
+        judged += 1
+        skipped += not verdict
+        assert set(expected) <= set(verdict), raw
+        assert list(verdict) == sorted(verdict)
+        found = [
+            match.rule.id
+            for match in engine.match_rules(flatten_record(orjson.loads(raw)), verdict)
+        ]
+        assert found == [sigmahq.rules[index].info.id for index in expected]
+    # Most records are judged raw, and the benign ones mostly need no decoding at all.
+    assert judged > 600
+    assert skipped > 50
+
+
+def test_scans_come_back_from_the_cache_unchanged(sigmahq: RuleSet, tmp_path: Path) -> None:
+    records = raw_records()[:300]
+    fresh = DetectionEngine(sigmahq.rules)
+    first = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set-1"))
+    expected = [fresh.raw_verdict(raw) for raw in records]
+
+    assert [first.raw_verdict(raw) for raw in records] == expected
+    assert list(tmp_path.glob("scan-*.bin"))
+
+    # A damaged entry is rebuilt, not trusted.
+    for entry in tmp_path.glob("scan-*.bin"):
+        entry.write_bytes(b"not a scan")
+    again = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set-1"))
+    assert [again.raw_verdict(raw) for raw in records] == expected
+
+    # Another rule set never meets these entries.
+    other = ScanCache(tmp_path, "set-2")
+    assert other.get("raw|[]") is None
+
+
+def needs(selections: str, condition: str, *, raw: bool) -> scanplan.Clauses:
+    rule = parse(selections, condition)
+    formula = scanplan.translate(rule.trees, compile_condition)
+    formula = scanplan.specialise(formula, {"EventID": 1, "Channel": "security"})
+    return scanplan.clauses(formula, clause_rank, raw=raw)
+
+
+SELECTIONS = """
+    selection:
+        Image|endswith: '\\\\whoami.exe'
+        CommandLine|contains: '/priv'
+    filter:
+        ParentImage|startswith: 'C:\\\\Windows\\\\'
+"""
+
+
+def test_a_rule_needs_every_selection_literal_and_nothing_from_its_filter() -> None:
+    clauses = needs(SELECTIONS, "selection and not filter", raw=False)
+
+    assert set(clauses) == {frozenset({"\\whoami.exe\x1e"}), frozenset({"/priv"})}
+
+
+def test_raw_literals_are_anchored_as_json_writes_values() -> None:
+    clauses = needs(SELECTIONS, "selection and not filter", raw=True)
+
+    assert set(clauses) == {frozenset({'\\\\whoami.exe"'}), frozenset({"/priv"})}
+
+
+def test_exact_values_and_numbers_are_anchored_on_their_field_in_raw_records() -> None:
+    selections = """
+    selection:
+        SignatureStatus: 'Valid'
+        DestinationPort: 4444
+    """
+    clauses = needs(selections, "selection", raw=True)
+    number = next(clause for clause in clauses if any("4444" in item for item in clause))
+
+    assert frozenset({'"signaturestatus":"valid"'}) in clauses
+    assert '"destinationport":4444' in number
+    assert '"destinationport":"4444' in number
+    assert '"destinationport":" ' in number  # " 4444" is read as 4444 too
+
+
+def test_null_not_and_cidr_need_nothing() -> None:
+    selections = """
+    selection:
+        ParentImage: null
+        DestinationIp|cidr: '10.0.0.0/8'
+    filter:
+        Image|endswith: '\\\\a.exe'
+    """
+    assert needs(selections, "selection and not filter", raw=True) == ()
+
+
+def test_eventid_and_channel_leaves_fold_into_the_bucket() -> None:
+    selections = """
+    selection:
+        EventID: 4688
+        CommandLine|contains: 'mimikatz'
+    """
+    rule = parse(selections, "selection")
+    formula = scanplan.translate(rule.trees, compile_condition)
+
+    assert scanplan.specialise(formula, {"EventID": 1}) is False
+    folded = scanplan.specialise(formula, {"EventID": 4688})
+    assert scanplan.clauses(folded, clause_rank, raw=False) == (frozenset({"mimikatz"}),)
+
+
+def test_record_text_folds_only_what_the_scan_cannot() -> None:
+    assert scanplan.record_text({"Image": "C:\\CMD.exe", "Pid": 4}) == b"\x1eC:\\CMD.exe\x1e4\x1e"
+    # Non-ASCII text is lower-cased here (the scan folds ASCII only).
+    assert scanplan.record_text({"Product": "Microsoft® WINDOWS®"}) == (
+        "\x1emicrosoft® windows®\x1e".encode()
+    )
+    # Python's case-insensitive regexes equate these with i and s: not judged this way.
+    assert scanplan.record_text({"CommandLine": "whoam\u0131"}) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"Event":{"System":{"EventID":4688,"Channel":"Security"}}}', (4688, "Security")),
+        ('{"Event":{"System":{"EventID":"1","Channel":"Sysmon"}}}', (1, "Sysmon")),
+        # Values that flattening changes are not judged raw.
+        ('{"Event":{"System":{"EventID":{"#text":7},"Channel":"System"}}}', None),
+        ('{"Event":{"System":{"EventID":1,"Channel":"A"},"EventData":{"Data":["a","b"]}}}', None),
+        ('{"Event":{"System":{"Channel":"A"}}}', None),
+    ],
+)
+def test_raw_bucket(raw: str, expected: tuple[int, str] | None) -> None:
+    assert scanplan.raw_bucket(raw) == expected
+
+
+def test_a_raw_record_with_a_spaced_name_is_not_judged_raw(sigmahq: RuleSet) -> None:
+    engine = DetectionEngine(sigmahq.rules)
+    plain = (
+        '{"Event":{"System":{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational"},'
+        '"EventData":{"Image":"C:\\\\x.exe","Threat Name":"y"}}}'
+    )
+    assert engine.raw_verdict(plain.replace("Threat Name", "ThreatName")) is not None
+    assert engine.raw_verdict(plain) is None
