@@ -21,13 +21,13 @@ from stockade.detection import (
 from stockade.detection.cache import ScanCache
 from stockade.detection.compile import compile_condition
 from stockade.detection.logsource import with_aliases
-from stockade.detection.prefilter import clause_rank
+from stockade.detection.prefilter import ABSENT, clause_rank
 from stockade.telemetry.eventlog import flatten_record
 
 
-def parse(selections: str, condition: str) -> CompiledRule:
+def parse(selections: str, condition: str, product: str = "test") -> CompiledRule:
     text = (
-        "title: Test rule\nlogsource:\n    product: test\ndetection:\n"
+        f"title: Test rule\nlogsource:\n    product: {product}\ndetection:\n"
         + textwrap.indent(textwrap.dedent(selections).strip(), "    ")
         + f"\n    condition: {condition}\n"
     )
@@ -163,15 +163,39 @@ def test_exact_values_and_numbers_are_anchored_on_their_field_in_raw_records() -
     assert '"destinationport":" ' in number  # " 4444" is read as 4444 too
 
 
-def test_null_not_and_cidr_need_nothing() -> None:
+def test_not_and_cidr_need_nothing_and_null_needs_the_name_absent() -> None:
     selections = """
     selection:
-        ParentImage: null
         DestinationIp|cidr: '10.0.0.0/8'
     filter:
         Image|endswith: '\\\\a.exe'
+    nothing:
+        ParentImage: null
     """
     assert needs(selections, "selection and not filter", raw=True) == ()
+    assert needs(selections, "nothing", raw=False) == ()  # the record text has no names
+    assert needs(selections, "nothing", raw=True) == (frozenset({ABSENT + "ParentImage"}),)
+
+
+def test_a_name_with_a_value_rules_out_null() -> None:
+    rule = parse(
+        """
+    selection:
+        Signed: 'true'
+    empty:
+        Description: null
+    """,
+        "selection and empty",
+        product="windows",  # no log source condition: any Windows channel
+    )
+    engine = DetectionEngine([rule])
+
+    def raw(data: str) -> str:
+        return '{"Event":{"System":{"EventID":7,"Channel":"X"},"EventData":{' + data + "}}}"
+
+    assert engine.raw_verdict(raw('"Signed":"true","Description":"kernel32.dll"')) == ()
+    assert engine.raw_verdict(raw('"Signed":"true","Description":null')) == (0,)
+    assert engine.raw_verdict(raw('"Signed":"true"')) == (0,)
 
 
 def test_eventid_and_channel_leaves_fold_into_the_bucket() -> None:

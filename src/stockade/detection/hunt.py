@@ -20,9 +20,9 @@ from stockade.detection.correlate import CorrelationMatch, event_moment
 from stockade.detection.engine import DetectionEngine
 from stockade.detection.model import Match, RuleInfo
 from stockade.telemetry.sources import (
-    SKIPPED,
     InputFile,
     InputProblem,
+    Skipped,
     SourceEvent,
     input_files,
     read_file,
@@ -216,8 +216,8 @@ class Hunt:
         threads = 1 if self.workers > 1 else 0
         for item in read_file(source, threads=threads, keep=self.engine.raw_verdict):
             if type(item) is not SourceEvent:
-                if item is SKIPPED:  # no rule can match it: counted, not decoded
-                    count += 1
+                if type(item) is Skipped:  # no rule can match them: counted, not decoded
+                    count += item.count
                     if count - reported >= _PROGRESS_EVERY:
                         yield _Progress(count - reported, 0)
                         reported = count

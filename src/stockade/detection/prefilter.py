@@ -14,7 +14,7 @@ Derivation (sound: it may admit events the rule then rejects, never the other wa
   pure wildcards need nothing, nor do numbers (``1e1`` equals 10 but does not contain "10"),
   CIDR, comparisons, null, exists and field references.
 - A regular expression needs the longest run of plain characters at its top level (none if
-  it alternates at the top level).
+  it alternates at the top level; a group or alternation inside ends a run).
 - A value list (OR) needs the union of its members' literals, or nothing if one member needs
   nothing. The same holds for ``or`` and for several conditions.
 - ``and`` needs the literals of one of its members, chosen to be as selective as possible:
@@ -59,6 +59,7 @@ except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None
 
 __all__ = [
+    "ABSENT",
     "COMMON_LITERALS",
     "HYPERSCAN",
     "LiteralScanner",
@@ -190,8 +191,9 @@ def regex_literal(value: SigmaRegularExpression) -> str | None:
         parsed = sre_parse.parse(str(value.regexp))
     except Exception:  # the compiler reports the pattern; the prefilter just gives up
         return None
-    if any(op is sre_constants.BRANCH for op, _ in parsed):
-        return None
+    if len(parsed) == 1 and parsed[0][0] is sre_constants.BRANCH:
+        return None  # alternatives at the top: no literal is common to all
+    # (An alternation inside the sequence, `a(?:b|c)d`, only ends a run of literals.)
     best = ""
     run: list[str] = []
     for op, argument in [*parsed, (None, None)]:
@@ -327,34 +329,51 @@ class LiteralScanner:
         return found
 
 
-def clause_rank(clause: frozenset[str]) -> tuple[bool, int, int]:
-    """How little a clause filters (smaller is better): common literals last, then short
-    ones, then many."""
-    return (not clause.isdisjoint(COMMON_LITERALS), -min(map(len, clause), default=0), len(clause))
+ABSENT = "\x00"
+"""Starts a negative literal in a clause: ``ABSENT + "\x00".join(names)`` holds when none of
+the names is in the text with a value (see `scanplan`, ``null``)."""
+
+Checks = tuple[tuple[frozenset[int], frozenset[int]], ...]
+"""Clauses as (positive literal ids, negative literal ids)."""
+
+
+def clause_rank(clause: frozenset[str]) -> tuple[bool, bool, int, int]:
+    """How little a clause filters (smaller is better): clauses with negative literals last
+    (they cannot index a rule), then common literals, then short ones, then many."""
+    return (
+        any(literal.startswith(ABSENT) for literal in clause),
+        not clause.isdisjoint(COMMON_LITERALS),
+        -min(map(len, clause), default=0),
+        len(clause),
+    )
 
 
 class RuleScanner:
-    """Finds a bucket's candidate rules with one Hyperscan scan of an event's record text.
+    """Finds a bucket's candidate rules with one Hyperscan scan of an event's text.
 
-    ``always`` rules have no clauses and are evaluated on every event. Every other rule is
-    indexed under its first (most selective) clause; `candidates` yields those whose every
-    clause has a literal in the text (see `scanplan`).
+    ``always`` rules have no clauses and are evaluated on every event. A rule with a clause
+    of positive literals only is indexed under its first such clause; the others are checked
+    on every scan. `candidates` yields the rules whose every clause holds (see `scanplan`).
     """
 
     def __init__(
         self,
         always: tuple[int, ...],
         database: object | None,
-        by_literal: tuple[tuple[tuple[int, tuple[frozenset[int], ...]], ...], ...],
+        by_literal: tuple[tuple[tuple[int, Checks], ...], ...],
         fields: tuple[str, ...] | None = None,
         guard_id: int = -1,
+        checked: tuple[tuple[int, Checks], ...] = (),
     ) -> None:
         self.always = always
-        self._guard = guard_id
         self.fields = fields
         """The fields whose values the scan needs; None: all of them."""
+        self._guard = guard_id
         self._database = database
         self._by_literal = by_literal
+        self._checked = checked
+        self.folds = True
+        """Does the text need lower-casing beyond ASCII (some literal is not ASCII)?"""
 
     @classmethod
     def build(
@@ -365,7 +384,7 @@ class RuleScanner:
         guard: bytes | None = None,
     ) -> RuleScanner | None:
         """None when Hyperscan is missing or refuses the literals: the caller then keeps to
-        the literal prefilter."""
+        the literal prefilter. Each rule's clauses come most selective first."""
         if hyperscan is None:
             return None
         ids: dict[str, int] = {}
@@ -376,16 +395,29 @@ class RuleScanner:
                 found = ids[literal] = len(ids)
             return found
 
-        indexed: dict[int, list[tuple[int, tuple[frozenset[int], ...]]]] = {}
+        def split(clause: frozenset[str]) -> tuple[frozenset[int], frozenset[int]]:
+            positive = frozenset(literal_id(item) for item in clause if not item.startswith(ABSENT))
+            negative = frozenset(literal_id(item) for item in clause if item.startswith(ABSENT))
+            return positive, negative
+
+        indexed: dict[int, list[tuple[int, Checks]]] = {}
+        checked: list[tuple[int, Checks]] = []
         for index, clauses in scanned:
             key, *rest = clauses
-            checks = tuple(frozenset(map(literal_id, clause)) for clause in rest)
+            if any(literal.startswith(ABSENT) for literal in key):
+                checked.append((index, tuple(map(split, clauses))))
+                continue
+            checks = tuple(map(split, rest))
             for literal in key:
                 indexed.setdefault(literal_id(literal), []).append((index, checks))
         database = None
         if ids:
             expressions = [_pattern(literal) for literal in ids]
-            flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(ids)
+            caseless = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+            flags = [
+                hyperscan.HS_FLAG_SINGLEMATCH if literal.startswith(ABSENT) else caseless
+                for literal in ids
+            ]
             if guard is not None:
                 expressions.append(guard)
                 flags.append(hyperscan.HS_FLAG_SINGLEMATCH)
@@ -400,13 +432,16 @@ class RuleScanner:
             except hyperscan.error:
                 return None
         by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
-        return cls(tuple(always), database, by_literal, fields, len(ids) if guard else -1)
+        guard_id = len(ids) if guard is not None else -1
+        scanner = cls(tuple(always), database, by_literal, fields, guard_id, tuple(checked))
+        scanner.folds = not all(literal.isascii() for literal in ids)
+        return scanner
 
     def dump(self) -> bytes:
         """The scanner as bytes for `load` (the Hyperscan database serialised)."""
         database = None if self._database is None else hyperscan.dumpb(self._database)
-        state = (self.always, self._by_literal, self.fields, self._guard, database)
-        return pickle.dumps((_DUMP_FORMAT, state), protocol=pickle.HIGHEST_PROTOCOL)
+        state = (self.always, self._by_literal, self.fields, self._guard, self._checked, self.folds)
+        return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def load(cls, data: bytes) -> RuleScanner | None:
@@ -414,15 +449,18 @@ class RuleScanner:
         if hyperscan is None:
             return None
         try:
-            version, (always, by_literal, fields, guard, database) = pickle.loads(data)
+            version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
+            always, by_literal, fields, guard, checked, folds = state
             if database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
         except Exception:  # a damaged or foreign entry: build afresh
             return None
-        return cls(always, database, by_literal, fields, guard)
+        scanner = cls(always, database, by_literal, fields, guard, checked)
+        scanner.folds = folds
+        return scanner
 
     def candidates(self, text: bytes) -> list[int] | None:
         """Rules (in no particular order, each once) whose clauses all hold for the text;
@@ -431,21 +469,24 @@ class RuleScanner:
             return []
         found: set[int] = set()
         self._database.scan(text, match_event_handler=_collector(found.add))  # type: ignore[attr-defined]
-        if not found:
-            return []
         if self._guard in found:
             return None
+        result = [index for index, checks in self._checked if _holds(checks, found)]
+        if not found:
+            return result
         by_literal = self._by_literal
-        result: list[int] = []
         for literal in found:
             for index, checks in by_literal[literal]:
-                for clause in checks:
-                    if found.isdisjoint(clause):
-                        break
-                else:
-                    if index not in result:
-                        result.append(index)
+                if _holds(checks, found) and index not in result:
+                    result.append(index)
         return result
+
+
+def _holds(checks: Checks, found: set[int]) -> bool:
+    for positive, negative in checks:
+        if found.isdisjoint(positive) and negative <= found:
+            return False
+    return True
 
 
 def _collector(add: Callable[[int], object]) -> Callable[..., None]:
@@ -456,6 +497,14 @@ def _collector(add: Callable[[int], object]) -> Callable[..., None]:
 
 
 def _pattern(literal: str) -> bytes:
+    if literal.startswith(ABSENT):
+        # A name followed by a value that is not null, names matched as written.
+        names = literal[len(ABSENT) :].split(ABSENT)
+        return b'"(?:' + b"|".join(map(_escaped, names)) + b')":[^n]'
+    return _escaped(literal)
+
+
+def _escaped(literal: str) -> bytes:
     """A literal as a Hyperscan pattern: letters and digits as they are (so that caseless
     matching folds them), every other byte as \\xHH."""
     return b"".join(
@@ -465,4 +514,4 @@ def _pattern(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 1
+_DUMP_FORMAT = 3

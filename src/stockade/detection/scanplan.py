@@ -54,14 +54,16 @@ from sigma.conditions import (
 )
 from sigma.types import (
     SigmaCasedString,
+    SigmaExists,
     SigmaExpansion,
+    SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
     SpecialChars,
 )
 
-from stockade.detection.prefilter import regex_literal
+from stockade.detection.prefilter import ABSENT, regex_literal
 
 __all__ = [
     "Clauses",
@@ -123,12 +125,14 @@ def raw_bucket(raw: str) -> tuple[int, str] | None:
     channel = raw.find(_RAW_CHANNEL, start)
     if start < 0 or channel < 0:
         return None
-    start += len(_RAW_EVENT_ID)
+    start += 10  # len('"EventID":')
     end = raw.find(",", start)
-    digits = raw[start:end].strip('"')
-    channel += len(_RAW_CHANNEL)
-    channel_end = raw.find('"', channel)
-    name = raw[channel:channel_end]
+    if raw[start] == '"':
+        start += 1
+        end -= 1
+    channel += 11  # len('"Channel":"')
+    digits = raw[start:end]
+    name = raw[channel : raw.find('"', channel)]
     if not digits.isdigit() or not digits.isascii() or "\\" in name:
         return None
     return int(digits), name
@@ -139,13 +143,21 @@ SPACED_KEY = rb' [^"]*":'
 literal is anchored on); values cannot end in ``":``, so only names match."""
 
 
-def raw_text(raw: str) -> bytes | None:
-    """The raw record as the scan reads it (see `record_text` for case)."""
+_LOWERS_TO_ASCII = ("\u0130", "\u212a")
+"""Capital I with dot and the Kelvin sign: the only characters whose lower case has ASCII."""
+
+
+def raw_text(raw: str, fold: bool = True) -> bytes | None:
+    """The raw record as the scan reads it (see `record_text` for case). With ``fold``
+    False, the caller's literals are all ASCII: then only characters that lower-case to
+    ASCII make lower-casing necessary."""
     if raw.isascii():
         return raw.encode("ascii")
     if any(char in raw for char in _IGNORECASE_LOOKALIKES):
         return None
-    return raw.lower().encode("utf-8", "surrogatepass")
+    if fold or any(char in raw for char in _LOWERS_TO_ASCII):
+        raw = raw.lower()
+    return raw.encode("utf-8", "surrogatepass")
 
 
 # --- formulas ------------------------------------------------------------------------------------
@@ -248,7 +260,9 @@ def _field(field: str, value: object) -> Formula:
             number = int(number)
         digits = str(abs(number))
         return True if "e" in digits else ("atom", "number", digits, field)
-    return True  # booleans, CIDR, comparisons, time parts, null, exists, field references
+    if kind is SigmaNull or (kind is SigmaExists and not value.exists):  # type: ignore[attr-defined]
+        return ("atom", "absent", "", field)
+    return True  # booleans, CIDR, comparisons, time parts, exists, field references
 
 
 def _string(value: SigmaString, field: str | None) -> Formula:
@@ -363,6 +377,8 @@ def raw_keys(aliases: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
 
 
 def _record_literals(kind: str, literal: str) -> frozenset[str] | None:
+    if kind == "absent":
+        return None  # the record text has no names
     if kind == "exact":
         return frozenset((SEPARATOR + literal + SEPARATOR,))
     if kind == "prefix":
@@ -381,6 +397,8 @@ reads " +007" as 7); escaped whitespace starts with a backslash."""
 
 
 def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> frozenset[str] | None:
+    if kind == "absent":
+        return None if names is None else frozenset((ABSENT + ABSENT.join(names),))
     if kind == "number":
         if names is None:
             return _record_literals("contains", literal)
@@ -393,7 +411,10 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         return frozenset(found)
     if _JSON_NUMBER.fullmatch(literal) is not None:
         # Strings match the text of numbers and booleans, which JSON writes without quotes.
-        return _record_literals("contains", literal)
+        if kind != "exact" or names is None:
+            return _record_literals("contains", literal)
+        keys = ['"' + _json_escape(name.lower()) + '":' for name in names]
+        return frozenset([*(key + literal for key in keys), *(f'{key}"{literal}"' for key in keys)])
     escaped = _json_escape(literal)
     if kind in ("exact", "prefix"):
         ending = '"' if kind == "exact" else ""

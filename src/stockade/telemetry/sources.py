@@ -29,10 +29,10 @@ from stockade.telemetry.eventlog import Scalar, flatten_record, is_record
 
 __all__ = [
     "INPUT_SUFFIXES",
-    "SKIPPED",
     "InputFile",
     "InputProblem",
     "RawFilter",
+    "Skipped",
     "SourceEvent",
     "event_from_json",
     "input_files",
@@ -47,6 +47,7 @@ _EVTX_MAGIC = b"ElfFile\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_SIZE = 1 << 16
 _MAX_CONSECUTIVE_ERRORS = 1000  # a file this broken is not worth reading further
+_SKIPPED_BATCH = 1000  # skipped records counted between progress reports
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,12 @@ def input_files(arguments: Iterable[str]) -> Iterator[InputFile | InputProblem]:
             yield InputProblem(argument, "", "no such file or directory")
 
 
-SKIPPED = object()
-"""Stands for an EVTX record that the ``keep`` test of `read_file` passed over."""
+@dataclass(frozen=True)
+class Skipped:
+    """EVTX records that the ``keep`` test of `read_file` passed over, counted."""
+
+    count: int
+
 
 RawFilter = Callable[[str], Any]
 """Sees an EVTX record as JSON text: an empty tuple skips it, anything else is its verdict."""
@@ -103,13 +108,13 @@ RawFilter = Callable[[str], Any]
 
 def read_file(
     source: InputFile, threads: int = 0, keep: RawFilter | None = None
-) -> Iterator[SourceEvent | InputProblem | object]:
+) -> Iterator[SourceEvent | InputProblem | Skipped]:
     """Every event of one input file, with problems in between.
 
     ``threads`` bounds the EVTX parser's own threads (0: one per core); processes that already
     share the cores out between them pass 1. ``keep`` sees each EVTX record as the parser's
-    JSON before it is decoded; a record it answers with an empty tuple comes out as `SKIPPED`
-    (so that it is still counted) and costs no decoding; any other answer travels with the
+    JSON before it is decoded; records it answers with an empty tuple cost no decoding and
+    come out counted, as `Skipped`, before the next item; any other answer travels with the
     event as its ``verdict``.
     """
     try:
@@ -145,7 +150,7 @@ def _read_evtx(
     stream: io.BufferedReader | str,
     threads: int = 0,
     keep: RawFilter | None = None,
-) -> Iterator[SourceEvent | InputProblem | object]:
+) -> Iterator[SourceEvent | InputProblem | Skipped]:
     from evtx import PyEvtxParser  # the Rust extension loads only when EVTX is read
 
     # The parser seeks; gzip and stdin do not, so those are buffered in memory first.
@@ -155,9 +160,13 @@ def _read_evtx(
     parser = PyEvtxParser(data, number_of_threads=threads, indent=False)
     errors = 0
     index = 0
+    skipped = 0
     for record in _guarded(parser.records_json()):
         index += 1
         if type(record) is not dict:  # the parser reports corrupt chunks and records this way
+            if skipped:
+                yield Skipped(skipped)
+                skipped = 0
             errors += 1
             yield InputProblem(display, f"record {index}", f"corrupt EVTX data: {record}")
             if errors >= _MAX_CONSECUTIVE_ERRORS:
@@ -169,14 +178,22 @@ def _read_evtx(
         if keep is not None:
             verdict = keep(raw)
             if verdict == ():
-                yield SKIPPED
+                skipped += 1
+                if skipped >= _SKIPPED_BATCH:
+                    yield Skipped(skipped)
+                    skipped = 0
                 continue
+            if skipped:
+                yield Skipped(skipped)
+                skipped = 0
         try:
             event = flatten_record(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValueError) as error:
             yield InputProblem(display, f"record {record.get('event_record_id')}", str(error))
             continue
         yield SourceEvent(display, event, verdict)
+    if skipped:
+        yield Skipped(skipped)
 
 
 def _guarded(records: Iterator[Any]) -> Iterator[Any]:
