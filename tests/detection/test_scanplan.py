@@ -196,6 +196,8 @@ def test_a_name_with_a_value_rules_out_null() -> None:
     assert engine.raw_verdict(raw('"Signed":"true","Description":"kernel32.dll"')) == ()
     assert engine.raw_verdict(raw('"Signed":"true","Description":null')) == (0,)
     assert engine.raw_verdict(raw('"Signed":"true"')) == (0,)
+    # An object without text flattens to nothing: the name is there, its value is not.
+    assert engine.raw_verdict(raw('"Signed":"true","Description":{"#attributes":{}}')) == (0,)
 
 
 def test_eventid_and_channel_leaves_fold_into_the_bucket() -> None:
@@ -245,3 +247,23 @@ def test_a_raw_record_with_a_spaced_name_is_not_judged_raw(sigmahq: RuleSet) -> 
     )
     assert engine.raw_verdict(plain.replace("Threat Name", "ThreatName")) is not None
     assert engine.raw_verdict(plain) is None
+
+
+def test_retuning_the_index_changes_the_work_not_the_answer(
+    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockade.detection import prefilter
+
+    records = raw_records()
+    monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 10**9)
+    untuned = DetectionEngine(sigmahq.rules)
+    expected = [untuned.raw_verdict(raw) for raw in records]
+    monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 20)
+    retuned = DetectionEngine(sigmahq.rules)
+
+    assert [retuned.raw_verdict(raw) for raw in records] == expected
+    assert all(
+        decider._hits is None  # retuned
+        for decider in retuned._raw_deciders.values()
+        if decider is not None and decider._scans >= 20
+    )

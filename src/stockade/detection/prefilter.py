@@ -364,6 +364,7 @@ class RuleScanner:
         fields: tuple[str, ...] | None = None,
         guard_id: int = -1,
         checked: tuple[tuple[int, Checks], ...] = (),
+        rules: tuple[tuple[int, Checks], ...] = (),
     ) -> None:
         self.always = always
         self.fields = fields
@@ -372,6 +373,12 @@ class RuleScanner:
         self._database = database
         self._by_literal = by_literal
         self._checked = checked
+        self._rules = rules
+        """Every indexed rule with all its clauses, for `_retune`."""
+        # Literal frequencies, counted over the first scans, then used to index every rule
+        # under the clause least often satisfied (`_retune`).
+        self._hits: list[int] | None = [0] * len(by_literal)
+        self._scans = 0
         self.folds = True
         """Does the text need lower-casing beyond ASCII (some literal is not ASCII)?"""
 
@@ -402,12 +409,14 @@ class RuleScanner:
 
         indexed: dict[int, list[tuple[int, Checks]]] = {}
         checked: list[tuple[int, Checks]] = []
+        rules: list[tuple[int, Checks]] = []
         for index, clauses in scanned:
             key, *rest = clauses
             if any(literal.startswith(ABSENT) for literal in key):
                 checked.append((index, tuple(map(split, clauses))))
                 continue
             checks = tuple(map(split, rest))
+            rules.append((index, (split(key), *checks)))
             for literal in key:
                 indexed.setdefault(literal_id(literal), []).append((index, checks))
         database = None
@@ -433,14 +442,24 @@ class RuleScanner:
                 return None
         by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
         guard_id = len(ids) if guard is not None else -1
-        scanner = cls(tuple(always), database, by_literal, fields, guard_id, tuple(checked))
+        scanner = cls(
+            tuple(always), database, by_literal, fields, guard_id, tuple(checked), tuple(rules)
+        )
         scanner.folds = not all(literal.isascii() for literal in ids)
         return scanner
 
     def dump(self) -> bytes:
         """The scanner as bytes for `load` (the Hyperscan database serialised)."""
         database = None if self._database is None else hyperscan.dumpb(self._database)
-        state = (self.always, self._by_literal, self.fields, self._guard, self._checked, self.folds)
+        state = (
+            self.always,
+            self._by_literal,
+            self.fields,
+            self._guard,
+            self._checked,
+            self._rules,
+            self.folds,
+        )
         return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
@@ -452,13 +471,13 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, fields, guard, checked, folds = state
+            always, by_literal, fields, guard, checked, rules, folds = state
             if database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
         except Exception:  # a damaged or foreign entry: build afresh
             return None
-        scanner = cls(always, database, by_literal, fields, guard, checked)
+        scanner = cls(always, database, by_literal, fields, guard, checked, rules)
         scanner.folds = folds
         return scanner
 
@@ -471,6 +490,14 @@ class RuleScanner:
         self._database.scan(text, match_event_handler=_collector(found.add))  # type: ignore[attr-defined]
         if self._guard in found:
             return None
+        hits = self._hits
+        if hits is not None:
+            for literal in found:
+                if literal < len(hits):
+                    hits[literal] += 1
+            self._scans += 1
+            if self._scans >= _RETUNE_AFTER:
+                self._retune(hits)
         result = [index for index, checks in self._checked if _holds(checks, found)]
         if not found:
             return result
@@ -480,6 +507,26 @@ class RuleScanner:
                 if _holds(checks, found) and index not in result:
                     result.append(index)
         return result
+
+    def _retune(self, hits: list[int]) -> None:
+        """Index each rule under its positive clause found least often so far, and order its
+        other clauses so that the one most likely to fail is checked first. Which rules are
+        candidates does not change (every clause must hold either way), only the work."""
+        self._hits = None
+        scans = self._scans
+
+        def often(clause: tuple[frozenset[int], frozenset[int]]) -> int:
+            positive, negative = clause
+            return sum(hits[literal] for literal in positive) + (scans if negative else 0)
+
+        indexed: list[list[tuple[int, Checks]]] = [[] for _ in self._by_literal]
+        for index, clauses in self._rules:
+            ordered = sorted(clauses, key=often)
+            best = next(clause for clause in ordered if not clause[1])
+            rest = tuple(clause for clause in ordered if clause is not best)
+            for literal in best[0]:
+                indexed[literal].append((index, rest))
+        self._by_literal = tuple(map(tuple, indexed))
 
 
 def _holds(checks: Checks, found: set[int]) -> bool:
@@ -498,9 +545,10 @@ def _collector(add: Callable[[int], object]) -> Callable[..., None]:
 
 def _pattern(literal: str) -> bytes:
     if literal.startswith(ABSENT):
-        # A name followed by a value that is not null, names matched as written.
+        # A name followed by a scalar value that is not null (an object may flatten to
+        # nothing), names matched as written.
         names = literal[len(ABSENT) :].split(ABSENT)
-        return b'"(?:' + b"|".join(map(_escaped, names)) + b')":[^n]'
+        return b'"(?:' + b"|".join(map(_escaped, names)) + b')":[^n{]'
     return _escaped(literal)
 
 
@@ -514,4 +562,5 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 3
+_DUMP_FORMAT = 4
+_RETUNE_AFTER = 1000  # scans counted before each rule's index clause is chosen by frequency
