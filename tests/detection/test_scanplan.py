@@ -229,9 +229,7 @@ def test_record_text_folds_only_what_the_scan_cannot() -> None:
     [
         ('{"Event":{"System":{"EventID":4688,"Channel":"Security"}}}', (4688, "Security")),
         ('{"Event":{"System":{"EventID":"1","Channel":"Sysmon"}}}', (1, "Sysmon")),
-        # Values that flattening changes are not judged raw.
         ('{"Event":{"System":{"EventID":{"#text":7},"Channel":"System"}}}', None),
-        ('{"Event":{"System":{"EventID":1,"Channel":"A"},"EventData":{"Data":["a","b"]}}}', None),
         ('{"Event":{"System":{"Channel":"A"}}}', None),
     ],
 )
@@ -239,7 +237,7 @@ def test_raw_bucket(raw: str, expected: tuple[int, str] | None) -> None:
     assert scanplan.raw_bucket(raw) == expected
 
 
-def test_a_raw_record_with_a_spaced_name_is_not_judged_raw(sigmahq: RuleSet) -> None:
+def test_a_raw_record_with_a_spaced_name_or_a_list_is_not_judged_raw(sigmahq: RuleSet) -> None:
     engine = DetectionEngine(sigmahq.rules)
     plain = (
         '{"Event":{"System":{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational"},'
@@ -247,6 +245,11 @@ def test_a_raw_record_with_a_spaced_name_is_not_judged_raw(sigmahq: RuleSet) -> 
     )
     assert engine.raw_verdict(plain.replace("Threat Name", "ThreatName")) is not None
     assert engine.raw_verdict(plain) is None
+    # Nor are values that flattening changes: lists, and values with attributes.
+    listed = plain.replace('"Threat Name":"y"', '"Data":["a","b"]')
+    assert engine.raw_verdict(listed) is None
+    attributed = plain.replace('"Threat Name":"y"', '"Data":{"#text":"a"}')
+    assert engine.raw_verdict(attributed) is None
 
 
 def test_retuning_the_index_changes_the_work_not_the_answer(

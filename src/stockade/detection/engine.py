@@ -320,8 +320,7 @@ class DetectionEngine:
                 names = scanplan.fields(needs)
                 fields = None if names is None or fields is None else fields | names
         if raw:
-            # Flattening names "Threat Name" also ThreatName: such records are not judged raw.
-            return RuleScanner.build(always, scanned, guard=scanplan.SPACED_KEY)
+            return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD)
         return RuleScanner.build(
             always, scanned, tuple(sorted(fields)) if fields is not None else None
         )

@@ -36,7 +36,7 @@ from __future__ import annotations
 import pickle
 import re._constants as sre_constants
 import re._parser as sre_parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sigma.conditions import (
     ConditionAND,
@@ -487,7 +487,7 @@ class RuleScanner:
         if self._database is None:
             return []
         found: set[int] = set()
-        self._database.scan(text, match_event_handler=_collector(found.add))  # type: ignore[attr-defined]
+        self._database.scan(text, match_event_handler=_collect, context=found)  # type: ignore[attr-defined]
         if self._guard in found:
             return None
         hits = self._hits
@@ -504,7 +504,7 @@ class RuleScanner:
         by_literal = self._by_literal
         for literal in found:
             for index, checks in by_literal[literal]:
-                if _holds(checks, found) and index not in result:
+                if (not checks or _holds(checks, found)) and index not in result:
                     result.append(index)
         return result
 
@@ -536,11 +536,8 @@ def _holds(checks: Checks, found: set[int]) -> bool:
     return True
 
 
-def _collector(add: Callable[[int], object]) -> Callable[..., None]:
-    def on_match(literal_id: int, start: int, end: int, flags: int, context: object) -> None:
-        add(literal_id)
-
-    return on_match
+def _collect(literal_id: int, start: int, end: int, flags: int, found: set[int]) -> None:
+    found.add(literal_id)
 
 
 def _pattern(literal: str) -> bytes:

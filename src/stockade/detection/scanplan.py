@@ -116,11 +116,9 @@ _RAW_CHANNEL = '"Channel":"'
 
 
 def raw_bucket(raw: str) -> tuple[int, str] | None:
-    """(EventID, Channel) of a raw EVTX record (the parser's compact JSON), or None when the
-    record is not plain enough to be approximated raw: values as lists or with attributes
-    (``#text``) change when flattened."""
-    if '"#text"' in raw or '":[' in raw:
-        return None
+    """(EventID, Channel) of a raw EVTX record (the parser's compact JSON), or None if it
+    has no plain ones. (Whether the rest is plain enough to be judged raw, `RAW_GUARD`
+    tells in the scan itself.)"""
     start = raw.find(_RAW_EVENT_ID)
     channel = raw.find(_RAW_CHANNEL, start)
     if start < 0 or channel < 0:
@@ -138,9 +136,11 @@ def raw_bucket(raw: str) -> tuple[int, str] | None:
     return int(digits), name
 
 
-SPACED_KEY = rb' [^"]*":'
-"""A name with a space in a raw record (flattening also gives it without the space, a name no
-literal is anchored on); values cannot end in ``":``, so only names match."""
+RAW_GUARD = rb' [^"]*":|"#text"|":\['
+"""What makes a raw record unfit to be judged raw: a name with a space (flattening also gives
+it without the space, a name no literal is anchored on; values cannot end in ``":``, so only
+names match), values with attributes (``#text``) or several values (``[``), which change
+when flattened."""
 
 
 _LOWERS_TO_ASCII = ("\u0130", "\u212a")
