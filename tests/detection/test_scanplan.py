@@ -120,11 +120,11 @@ def test_scans_come_back_from_the_cache_unchanged(sigmahq: RuleSet, tmp_path: Pa
     assert other.get("raw|[]") is None
 
 
-def needs(selections: str, condition: str, *, raw: bool) -> scanplan.Clauses:
+def needs(selections: str, condition: str) -> scanplan.Clauses:
     rule = parse(selections, condition)
     formula = scanplan.translate(rule.trees, compile_condition)
     formula = scanplan.specialise(formula, {"EventID": 1, "Channel": "security"})
-    return scanplan.clauses(formula, clause_rank, raw=raw)
+    return scanplan.clauses(formula, clause_rank)
 
 
 SELECTIONS = """
@@ -137,13 +137,8 @@ SELECTIONS = """
 
 
 def test_a_rule_needs_every_selection_literal_and_nothing_from_its_filter() -> None:
-    clauses = needs(SELECTIONS, "selection and not filter", raw=False)
-
-    assert set(clauses) == {frozenset({"\\whoami.exe\x1e"}), frozenset({"/priv"})}
-
-
-def test_raw_literals_are_anchored_as_json_writes_values() -> None:
-    clauses = needs(SELECTIONS, "selection and not filter", raw=True)
+    # Anchored as JSON writes values: a suffix ends a string, backslashes are escaped.
+    clauses = needs(SELECTIONS, "selection and not filter")
 
     assert set(clauses) == {frozenset({'\\\\whoami.exe"'}), frozenset({"/priv"})}
 
@@ -154,7 +149,7 @@ def test_exact_values_and_numbers_are_anchored_on_their_field_in_raw_records() -
         SignatureStatus: 'Valid'
         DestinationPort: 4444
     """
-    clauses = needs(selections, "selection", raw=True)
+    clauses = needs(selections, "selection")
     number = next(clause for clause in clauses if any("4444" in item for item in clause))
 
     assert frozenset({'"signaturestatus":"valid"'}) in clauses
@@ -172,9 +167,8 @@ def test_not_and_cidr_need_nothing_and_null_needs_the_name_absent() -> None:
     nothing:
         ParentImage: null
     """
-    assert needs(selections, "selection and not filter", raw=True) == ()
-    assert needs(selections, "nothing", raw=False) == ()  # the record text has no names
-    assert needs(selections, "nothing", raw=True) == (frozenset({ABSENT + "ParentImage"}),)
+    assert needs(selections, "selection and not filter") == ()
+    assert needs(selections, "nothing") == (frozenset({ABSENT + "ParentImage"}),)
 
 
 def test_a_name_with_a_value_rules_out_null() -> None:
@@ -211,17 +205,19 @@ def test_eventid_and_channel_leaves_fold_into_the_bucket() -> None:
 
     assert scanplan.specialise(formula, {"EventID": 1}) is False
     folded = scanplan.specialise(formula, {"EventID": 4688})
-    assert scanplan.clauses(folded, clause_rank, raw=False) == (frozenset({"mimikatz"}),)
+    assert scanplan.clauses(folded, clause_rank) == (frozenset({"mimikatz"}),)
 
 
-def test_record_text_folds_only_what_the_scan_cannot() -> None:
-    assert scanplan.record_text({"Image": "C:\\CMD.exe", "Pid": 4}) == b"\x1eC:\\CMD.exe\x1e4\x1e"
-    # Non-ASCII text is lower-cased here (the scan folds ASCII only).
-    assert scanplan.record_text({"Product": "Microsoft® WINDOWS®"}) == (
-        "\x1emicrosoft® windows®\x1e".encode()
+def test_raw_text_folds_only_what_the_scan_cannot() -> None:
+    assert scanplan.raw_text('{"Image":"C:\\\\CMD.exe"}') == b'{"Image":"C:\\\\CMD.exe"}'
+    # Other text is lower-cased when a literal needs it or a character lower-cases to ASCII.
+    assert scanplan.raw_text('{"P":"WINDOWS\u00ae"}', fold=True) == '{"p":"windows\u00ae"}'.encode()
+    assert (
+        scanplan.raw_text('{"P":"WINDOWS\u00ae"}', fold=False) == '{"P":"WINDOWS\u00ae"}'.encode()
     )
-    # Python's case-insensitive regexes equate these with i and s: not judged this way.
-    assert scanplan.record_text({"CommandLine": "whoam\u0131"}) is None
+    assert scanplan.raw_text('{"P":"\u212a"}', fold=False) == b'{"p":"k"}'
+    # Python's case-insensitive regexes equate these with i and s: not judged raw.
+    assert scanplan.raw_text('{"C":"whoam\u0131"}') is None
 
 
 @pytest.mark.parametrize(

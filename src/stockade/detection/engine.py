@@ -38,9 +38,6 @@ class _Bucket:
     scanner: LiteralScanner | None
     by_literal: tuple[tuple[int, ...], ...]
     """For the scanner's n-th literal, the rules that require it."""
-    decider: RuleScanner | None = None
-    """The bucket's conditions as one scan of the record text (see `scanplan`); None when
-    they could not be compiled, and the literal prefilter alone serves."""
 
 
 class DetectionEngine:
@@ -152,21 +149,6 @@ class DetectionEngine:
         if bucket is None:
             bucket = self._bucket(event_id, channel_key, channel)
         tests = self._tests
-        decider = bucket.decider
-        if (
-            decider is not None
-            and (event_id is raw_id)
-            and (channel_key is not None or channel is None)
-        ):
-            text = scanplan.record_text(event, decider.fields)
-            if text is not None:
-                hits = [index for index in decider.always if tests[index](event)]
-                more = [index for index in decider.candidates(text) or () if tests[index](event)]
-                if more:
-                    hits.extend(more)
-                    hits.sort()
-                matches = self._matches
-                return [matches[index] for index in hits]
         hits = [index for index in bucket.always if tests[index](event)]
         if bucket.scanner is not None:
             found = bucket.scanner.scan(scan_text(event.values()))
@@ -204,7 +186,6 @@ class DetectionEngine:
             always=tuple(always),
             scanner=LiteralScanner(list(literal_ids)) if literal_ids else None,
             by_literal=tuple(tuple(rules) for rules in by_literal),
-            decider=self._decider(seen, probe),
         )
         with self._bucket_lock:
             if len(self._buckets) < _MAX_BUCKETS:
@@ -251,7 +232,7 @@ class DetectionEngine:
             decider = self._decider(
                 self._bucket_rules(event_id, probe),
                 probe,
-                keys=scanplan.raw_keys(FIELD_ALIASES.get((channel_key, event_id), {})),
+                scanplan.raw_keys(FIELD_ALIASES.get((channel_key, event_id), {})),
             )
             with self._bucket_lock:
                 if len(self._raw_deciders) < _MAX_BUCKETS:
@@ -277,17 +258,13 @@ class DetectionEngine:
         return translation
 
     def _decider(
-        self,
-        indexes: list[int],
-        probe: Mapping[str, Any],
-        *,
-        keys: Mapping[str, tuple[str, ...]] | None = None,
+        self, indexes: list[int], probe: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]]
     ) -> RuleScanner | None:
-        """The bucket's rules as one scan: of the record text, or with ``keys`` (see
-        `scanplan.clauses`) of the raw record. Kept in the scan cache, if there is one."""
+        """The bucket's rules as one scan of raw records (``keys``: see `scanplan.clauses`),
+        from the scan cache if there is one and it has it."""
         if self._scan_cache is None:
             return self._build_decider(indexes, probe, keys)
-        name = f"{'raw' if keys is not None else 'record'}|{sorted(probe.items())!r}"
+        name = f"raw|{sorted(probe.items())!r}"
         stored = self._scan_cache.get(name)
         if stored is not None:
             loaded = RuleScanner.load(stored)
@@ -299,28 +276,17 @@ class DetectionEngine:
         return decider
 
     def _build_decider(
-        self,
-        indexes: list[int],
-        probe: Mapping[str, Any],
-        keys: Mapping[str, tuple[str, ...]] | None,
+        self, indexes: list[int], probe: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]]
     ) -> RuleScanner | None:
-        raw = keys is not None
         always: list[int] = []
         scanned: list[tuple[int, scanplan.Clauses]] = []
-        fields: set[str] | None = set()
         for index in indexes:
             needs = scanplan.specialise(self._translation(index), probe)
             if needs is False:
                 continue
-            clauses = scanplan.clauses(needs, clause_rank, raw=raw, keys=keys)
+            clauses = scanplan.clauses(needs, clause_rank, keys)
             if not clauses:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here
                 scanned.append((index, clauses))
-                names = scanplan.fields(needs)
-                fields = None if names is None or fields is None else fields | names
-        if raw:
-            return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD)
-        return RuleScanner.build(
-            always, scanned, tuple(sorted(fields)) if fields is not None else None
-        )
+        return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD)

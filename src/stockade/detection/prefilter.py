@@ -349,7 +349,7 @@ def clause_rank(clause: frozenset[str]) -> tuple[bool, bool, int, int]:
 
 
 class RuleScanner:
-    """Finds a bucket's candidate rules with one Hyperscan scan of an event's text.
+    """Finds a bucket's candidate rules with one Hyperscan scan of a raw record.
 
     ``always`` rules have no clauses and are evaluated on every event. A rule with a clause
     of positive literals only is indexed under its first such clause; the others are checked
@@ -361,14 +361,11 @@ class RuleScanner:
         always: tuple[int, ...],
         database: object | None,
         by_literal: tuple[tuple[tuple[int, Checks], ...], ...],
-        fields: tuple[str, ...] | None = None,
         guard_id: int = -1,
         checked: tuple[tuple[int, Checks], ...] = (),
         rules: tuple[tuple[int, Checks], ...] = (),
     ) -> None:
         self.always = always
-        self.fields = fields
-        """The fields whose values the scan needs; None: all of them."""
         self._guard = guard_id
         self._database = database
         self._by_literal = by_literal
@@ -387,7 +384,6 @@ class RuleScanner:
         cls,
         always: list[int],
         scanned: list[tuple[int, tuple[frozenset[str], ...]]],
-        fields: tuple[str, ...] | None = None,
         guard: bytes | None = None,
     ) -> RuleScanner | None:
         """None when Hyperscan is missing or refuses the literals: the caller then keeps to
@@ -442,9 +438,7 @@ class RuleScanner:
                 return None
         by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
         guard_id = len(ids) if guard is not None else -1
-        scanner = cls(
-            tuple(always), database, by_literal, fields, guard_id, tuple(checked), tuple(rules)
-        )
+        scanner = cls(tuple(always), database, by_literal, guard_id, tuple(checked), tuple(rules))
         scanner.folds = not all(literal.isascii() for literal in ids)
         return scanner
 
@@ -454,7 +448,6 @@ class RuleScanner:
         state = (
             self.always,
             self._by_literal,
-            self.fields,
             self._guard,
             self._checked,
             self._rules,
@@ -471,13 +464,13 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, fields, guard, checked, rules, folds = state
+            always, by_literal, guard, checked, rules, folds = state
             if database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
         except Exception:  # a damaged or foreign entry: build afresh
             return None
-        scanner = cls(always, database, by_literal, fields, guard, checked, rules)
+        scanner = cls(always, database, by_literal, guard, checked, rules)
         scanner.folds = folds
         return scanner
 
@@ -559,5 +552,5 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 4
+_DUMP_FORMAT = 5
 _RETUNE_AFTER = 1000  # scans counted before each rule's index clause is chosen by frequency

@@ -1,12 +1,13 @@
-r"""Which rules could match an event: each rule's condition approximated over literals.
+r"""Which rules could match the event a raw EVTX record holds, before it is decoded.
 
-Most rules cannot match most events, and proving it per rule costs a Python call. The engine
-finds, with one Hyperscan scan, which literals of a bucket's rules occur in an event, and
-evaluates only the rules whose approximation holds. The approximation is from above: whenever
-a rule matches, its approximation holds (it may hold when the rule does not; the rule's
-predicate then says no).
+A hunt reads EVTX records as the parser renders them, compact JSON. Decoding and flattening a
+record and then proving for each rule of its bucket that it does not match costs more than
+finding, with one Hyperscan scan of the JSON text, which literals of the bucket's rules occur in
+it; most records then need no decoding at all, and the rest need only the rules the scan named.
 
-A leaf's approximation is in *atoms*: a lower-cased literal and where in a value it sits.
+Each rule's condition is approximated from above: whenever the rule matches, the approximation
+holds (it may hold when the rule does not; the rule's predicate then says no). A leaf's
+approximation is an *atom*: a lower-cased literal and where in a value it sits.
 
 - A string without wildcards is ``exact``; one literal between ``*`` is ``contains``,
   ``prefix`` or ``suffix``. These are compared lower-cased by `compile`, so the literal may
@@ -16,27 +17,31 @@ A leaf's approximation is in *atoms*: a lower-cased literal and where in a value
   of ASCII only (the regex equates more than lower-casing does).
 - A regular expression needs its longest top-level literal (`prefilter.regex_literal`)
   anywhere, when that is ASCII; a keyword its literal parts anywhere.
-- A number of two or more digits needs its digits (`compile` reads numbers from text as plain
-  decimals, so the digits of a match are always there).
-- Anything else (CIDR, null, comparisons, placeholders, field references, ...) and anything
+- A number needs its digits (`compile` reads numbers from text as plain decimals, so the
+  digits of a match are always there).
+- ``null`` (and ``exists: false``) needs the field's name absent, or present with ``null``
+  or an object (which flattens to nothing).
+- Anything else (CIDR, comparisons, placeholders, field references, ...) and anything
   under ``not`` needs nothing (true); ``and`` / ``or`` combine their members.
 
-Atoms become literals to find in one of two texts:
+Atoms become literals as JSON writes them (`clauses`): a string value is ``":"<value>"``, so an
+``exact`` atom on a field is ``"<name>":"<literal>"``, a ``prefix`` ``"<name>":"<literal>``, a
+``suffix`` ``<literal>"``, with the literal escaped as JSON escapes it; a number on a field is
+every way a value reading as it can start (``"<name>":4444``, ``"<name>":"4444``,
+``"<name>":" `` ...). A field's value may sit under other names in the record
+(`raw_keys`). Names are matched case-sensitively only for ``null``; everything else is found
+regardless of case, which can only add candidates.
 
-- the *record text* of a flat event (`record_text`): its values joined by ``\x1e``, so that an
-  ``exact`` atom is ``\x1e<literal>\x1e``, a ``prefix`` ``\x1e<literal>`` and a ``suffix``
-  ``<literal>\x1e``;
-- the *raw record* as the EVTX parser renders it, JSON (`raw_bucket`): a string value is
-  ``":"<value>"``, so an ``exact`` atom is ``":"<literal>"`` with the literal escaped as JSON
-  escapes it. That lets a hunt pass over most records without decoding them, for records
-  whose values are all plain (`raw_bucket` says when).
+A record is not judged raw when its JSON would mislead the literals (`RAW_GUARD`, `raw_bucket`,
+`raw_text`): a name with a space, a list of values, a value with attributes, a character that
+lower-cases to ASCII or that Python's case-insensitive regexes equate with ``i`` or ``s``.
 
 ``EventID`` and ``Channel`` leaves are known per bucket (the engine has one scan per
 (EventID, channel) pair) and fold into constants (`specialise`). A rule's approximation is then
-put in conjunctive form (`clauses`): each clause is a set of literals of which one must occur.
-The engine indexes each rule under its most selective clause and checks the others before
-running the predicate; a rule without clauses is evaluated on every event of its bucket.
-Pure: `prefilter.RuleScanner` runs the scan.
+put in conjunctive form: each clause is a set of literals of which one must occur. The engine
+indexes each rule under one clause and checks the others before running the predicate; a rule
+without clauses is evaluated on every record of its bucket. Pure: `prefilter.RuleScanner`
+runs the scan.
 """
 
 from __future__ import annotations
@@ -69,10 +74,8 @@ __all__ = [
     "Clauses",
     "Formula",
     "clauses",
-    "fields",
     "raw_bucket",
     "raw_keys",
-    "record_text",
     "specialise",
     "translate",
 ]
@@ -87,28 +90,13 @@ KNOWN_FIELDS = ("EventID", "Channel")
 REWRITTEN_FIELDS = frozenset({"IntegrityLevel"})
 """Fields whose value `logsource.with_aliases` may rewrite: not in a raw record as matched."""
 
-SEPARATOR = "\x1e"
-_MIN_LITERAL = 2  # a one-character ASCII literal is in nearly every event
+_MIN_LITERAL = 2  # a one-character ASCII literal is in nearly every record
 _MAX_CLAUSES = 8  # distributing an `or` over `and`s beyond this keeps one clause per member
 _IGNORECASE_LOOKALIKES = ("\u0131", "\u017f")
 """Dotless i and long s: Python's case-insensitive regexes take them for i and s."""
 
 
 # --- texts ---------------------------------------------------------------------------------------
-
-
-def record_text(event: Mapping[str, Any], fields: tuple[str, ...] | None = None) -> bytes | None:
-    """The text a flat event's literals are found in: its values (or those of ``fields``)
-    between separators. ASCII stays as it is (the scan folds ASCII case), other text is
-    lower-cased here. None when the event has a character that Python's case-insensitive
-    regexes equate with an ASCII letter (the caller then uses another prefilter)."""
-    values = event.values() if fields is None else map(event.get, fields)
-    text = SEPARATOR + SEPARATOR.join(map(str, values)) + SEPARATOR
-    if text.isascii():
-        return text.encode("ascii")
-    if any(char in text for char in _IGNORECASE_LOOKALIKES):
-        return None
-    return text.lower().encode("utf-8", "surrogatepass")
 
 
 _RAW_EVENT_ID = '"EventID":'
@@ -148,9 +136,10 @@ _LOWERS_TO_ASCII = ("\u0130", "\u212a")
 
 
 def raw_text(raw: str, fold: bool = True) -> bytes | None:
-    """The raw record as the scan reads it (see `record_text` for case). With ``fold``
-    False, the caller's literals are all ASCII: then only characters that lower-case to
-    ASCII make lower-casing necessary."""
+    """The raw record as the scan reads it: ASCII as it is (the scan folds ASCII case), other
+    text lower-cased. With ``fold`` False the caller's literals are all ASCII: then only
+    characters that lower-case to ASCII make lower-casing necessary. None when the record has
+    a character Python's case-insensitive regexes equate with an ASCII letter."""
     if raw.isascii():
         return raw.encode("ascii")
     if any(char in raw for char in _IGNORECASE_LOOKALIKES):
@@ -324,40 +313,21 @@ def specialise(formula: Formula, probe: Mapping[str, Any]) -> Formula:
     return _and(members) if tag == "and" else _or(members)
 
 
-def fields(formula: Formula) -> frozenset[str] | None:
-    """The fields whose values the formula's atoms are sought in; None: any field."""
-    if formula is True or formula is False:
-        return frozenset()
-    if formula[0] == "atom":
-        return None if formula[3] is None else frozenset((formula[3],))
-    found: set[str] = set()
-    for member in formula[1]:
-        names = fields(member)
-        if names is None:
-            return None
-        found |= names
-    return frozenset(found)
-
-
 def clauses(
     formula: Formula,
     rank: Callable[[frozenset[str]], Any],
-    *,
-    raw: bool,
     keys: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Clauses:
-    """The formula (no known leaves left) in conjunctive form over literals rendered for the
-    record text or (``raw``) the raw record, most selective clause first by ``rank``
-    (smaller is better); weakened where distributing would grow too large.
+    """The formula (no known leaves left) in conjunctive form over literals as a raw record
+    holds them, most selective clause first by ``rank`` (smaller is better); weakened where
+    distributing would grow too large.
 
     ``keys`` names, for fields whose value a raw record holds under other names than the
     field's own, those names (`raw_keys`)."""
 
     def render(kind: str, literal: str, field: str | None) -> frozenset[str] | None:
-        if raw:
-            names = None if field is None else (keys or {}).get(field, (field,))
-            return _raw_literals(kind, literal, names)
-        return _record_literals(kind, literal)
+        names = None if field is None else (keys or {}).get(field, (field,))
+        return _raw_literals(kind, literal, names)
 
     found = _clauses(formula, render)
     return tuple(sorted(set(found), key=rank))
@@ -376,17 +346,9 @@ def raw_keys(aliases: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     return keys
 
 
-def _record_literals(kind: str, literal: str) -> frozenset[str] | None:
-    if kind == "absent":
-        return None  # the record text has no names
-    if kind == "exact":
-        return frozenset((SEPARATOR + literal + SEPARATOR,))
-    if kind == "prefix":
-        return frozenset((SEPARATOR + literal,))
-    if kind == "suffix":
-        return frozenset((literal + SEPARATOR,))
+def _anywhere(literal: str) -> frozenset[str] | None:
     if literal.isascii() and len(literal) < _MIN_LITERAL:
-        return None  # a short number: in nearly every event
+        return None  # a short piece of a value: in nearly every record
     return frozenset((literal,))
 
 
@@ -401,7 +363,7 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         return None if names is None else frozenset((ABSENT + ABSENT.join(names),))
     if kind == "number":
         if names is None:
-            return _record_literals("contains", literal)
+            return _anywhere(literal)
         # A JSON number, or a string that reads as one: anchored on the field's name.
         found: set[str] = set()
         for name in names:
@@ -412,7 +374,7 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
     if _JSON_NUMBER.fullmatch(literal) is not None:
         # Strings match the text of numbers and booleans, which JSON writes without quotes.
         if kind != "exact" or names is None:
-            return _record_literals("contains", literal)
+            return _anywhere(literal)
         keys = ['"' + _json_escape(name.lower()) + '":' for name in names]
         return frozenset([*(key + literal for key in keys), *(f'{key}"{literal}"' for key in keys)])
     escaped = _json_escape(literal)
@@ -425,7 +387,7 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         )
     if kind == "suffix":
         return frozenset((escaped + '"',))
-    return _record_literals("contains", escaped)
+    return _anywhere(escaped)
 
 
 _JSON_ESCAPES = {
