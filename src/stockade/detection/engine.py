@@ -43,7 +43,7 @@ class _Bucket:
 class DetectionEngine:
     """Holds compiled rules and tells which of them match an event.
 
-    Three shortcuts keep matching cheap without changing its result:
+    Shortcuts keep matching cheap without changing its result:
 
     - A rule's log source pre-condition depends only on the event's EventID and Channel, so the
       engine sorts rules into *buckets* per (EventID, channel) pair, once per pair seen; an
@@ -53,6 +53,8 @@ class DetectionEngine:
     - Rules without literals run on every event of their bucket.
     - A rule whose detection insists on some EventIDs (``EventID: 4624``) joins only those
       EventIDs' buckets, even when its log source is a whole channel.
+    - A raw EVTX record can be judged before it is decoded (`raw_verdict`, see `scanplan`):
+      most records of a hunt then need no decoding, the rest only their candidates.
 
     Matches come in rule order. The engine is immutable apart from correlation state: to
     change rules, build a new one.
