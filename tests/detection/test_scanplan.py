@@ -152,10 +152,10 @@ def test_exact_values_and_numbers_are_anchored_on_their_field_in_raw_records() -
     clauses = needs(selections, "selection")
     number = next(clause for clause in clauses if any("4444" in item for item in clause))
 
-    assert frozenset({'"signaturestatus":"valid"'}) in clauses
-    assert '"destinationport":4444' in number
-    assert '"destinationport":"4444' in number
-    assert '"destinationport":" ' in number  # " 4444" is read as 4444 too
+    assert frozenset({'"SignatureStatus":"valid"'}) in clauses
+    assert '"DestinationPort":4444' in number
+    assert '"DestinationPort":"4444' in number
+    assert '"DestinationPort":" ' in number  # " 4444" is read as 4444 too
 
 
 def test_not_and_cidr_need_nothing_and_null_needs_the_name_absent() -> None:
@@ -208,16 +208,21 @@ def test_eventid_and_channel_leaves_fold_into_the_bucket() -> None:
     assert scanplan.clauses(folded, clause_rank) == (frozenset({"mimikatz"}),)
 
 
-def test_raw_text_folds_only_what_the_scan_cannot() -> None:
+def test_raw_text_is_never_lower_cased_and_turns_away_what_would_mislead() -> None:
     assert scanplan.raw_text('{"Image":"C:\\\\CMD.exe"}') == b'{"Image":"C:\\\\CMD.exe"}'
-    # Other text is lower-cased when a literal needs it or a character lower-cases to ASCII.
-    assert scanplan.raw_text('{"P":"WINDOWS\u00ae"}', fold=True) == '{"p":"windows\u00ae"}'.encode()
-    assert (
-        scanplan.raw_text('{"P":"WINDOWS\u00ae"}', fold=False) == '{"P":"WINDOWS\u00ae"}'.encode()
+    assert scanplan.raw_text('{"P":"WINDOWS\u00ae"}') == '{"P":"WINDOWS\u00ae"}'.encode()
+    # Lower-cased to ASCII by Python, or equated with i and s by its regexes: not judged raw.
+    for char in ("\u212a", "\u0130", "\u0131", "\u017f"):
+        assert scanplan.raw_text('{"C":"whoam' + char + '"}') is None
+
+
+def test_a_non_ascii_literal_stands_for_its_case_variants() -> None:
+    assert scanplan.case_variants("\u00e9t\u00e9") == frozenset(
+        {"\u00e9t\u00e9", "\u00c9t\u00e9", "\u00e9t\u00c9", "\u00c9t\u00c9"}
     )
-    assert scanplan.raw_text('{"P":"\u212a"}', fold=False) == b'{"p":"k"}'
-    # Python's case-insensitive regexes equate these with i and s: not judged raw.
-    assert scanplan.raw_text('{"C":"whoam\u0131"}') is None
+    # Capital sigma lower-cases to the final form at the end of a word.
+    assert "\u03a3" in scanplan.case_variants("\u03c2")
+    assert "\u03a3" in scanplan.case_variants("\u03c3")
 
 
 @pytest.mark.parametrize(

@@ -241,7 +241,7 @@ class DetectionEngine:
                     self._raw_deciders[(event_id, channel_key)] = decider
         if decider is None:
             return None
-        text = scanplan.raw_text(raw, decider.folds)
+        text = scanplan.raw_text(raw)
         if text is None:
             return None
         found = decider.candidates(text)

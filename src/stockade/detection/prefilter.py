@@ -34,6 +34,7 @@ EventIDs' buckets only.
 from __future__ import annotations
 
 import pickle
+import re
 import re._constants as sre_constants
 import re._parser as sre_parse
 from collections.abc import Iterable, Sequence
@@ -62,6 +63,7 @@ __all__ = [
     "ABSENT",
     "COMMON_LITERALS",
     "HYPERSCAN",
+    "RARE_CHARACTERS",
     "LiteralScanner",
     "RuleScanner",
     "clause_rank",
@@ -76,6 +78,9 @@ Literals = frozenset[str] | None
 """None: the rule needs no literal (it must always be evaluated)."""
 
 _MIN_LITERAL = 2  # a one-character ASCII literal occurs in nearly every event
+
+RARE_CHARACTERS = frozenset("`^~|<>")
+"""ASCII characters seldom in benign events: alone, still a literal worth scanning for."""
 
 COMMON_LITERALS = frozenset(
     {
@@ -204,7 +209,7 @@ def regex_literal(value: SigmaRegularExpression) -> str | None:
             best = "".join(run)
         run = []
     best = best.lower()
-    if len(best) >= _MIN_LITERAL or (best and not best.isascii()):
+    if len(best) >= _MIN_LITERAL or (best and not best.isascii()) or best in RARE_CHARACTERS:
         return best
     return None
 
@@ -338,14 +343,23 @@ Checks = tuple[tuple[frozenset[int], frozenset[int]], ...]
 
 
 def clause_rank(clause: frozenset[str]) -> tuple[bool, bool, int, int]:
-    """How little a clause filters (smaller is better): clauses with negative literals last
-    (they cannot index a rule), then common literals, then short ones, then many."""
+    """How little a clause of raw-record literals filters (smaller is better): clauses with
+    negative literals last (they cannot index a rule), then common literals, then short ones,
+    then many. A literal is judged by its value, without JSON anchors and escapes."""
+    cores = [_core(literal) for literal in clause if not literal.startswith(ABSENT)]
     return (
-        any(literal.startswith(ABSENT) for literal in clause),
-        not clause.isdisjoint(COMMON_LITERALS),
-        -min(map(len, clause), default=0),
+        len(cores) < len(clause),
+        any(core in COMMON_LITERALS for core in cores),
+        -min(map(len, cores), default=0),
         len(clause),
     )
+
+
+_ANCHORS = re.compile(r'^(?:"[^"]*"|"):"?|"$')
+
+
+def _core(literal: str) -> str:
+    return _ANCHORS.sub("", literal).replace("\\\\", "\\").lower()
 
 
 class RuleScanner:
@@ -376,8 +390,6 @@ class RuleScanner:
         # under the clause least often satisfied (`_retune`).
         self._hits: list[int] | None = [0] * len(by_literal)
         self._scans = 0
-        self.folds = True
-        """Does the text need lower-casing beyond ASCII (some literal is not ASCII)?"""
 
     @classmethod
     def build(
@@ -439,7 +451,6 @@ class RuleScanner:
         by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
         guard_id = len(ids) if guard is not None else -1
         scanner = cls(tuple(always), database, by_literal, guard_id, tuple(checked), tuple(rules))
-        scanner.folds = not all(literal.isascii() for literal in ids)
         return scanner
 
     def dump(self) -> bytes:
@@ -451,7 +462,6 @@ class RuleScanner:
             self._guard,
             self._checked,
             self._rules,
-            self.folds,
         )
         return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -464,14 +474,13 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, guard, checked, rules, folds = state
+            always, by_literal, guard, checked, rules = state
             if database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
         except Exception:  # a damaged or foreign entry: build afresh
             return None
         scanner = cls(always, database, by_literal, guard, checked, rules)
-        scanner.folds = folds
         return scanner
 
     def candidates(self, text: bytes) -> list[int] | None:
@@ -552,5 +561,5 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 5
+_DUMP_FORMAT = 6
 _RETUNE_AFTER = 1000  # scans counted before each rule's index clause is chosen by frequency

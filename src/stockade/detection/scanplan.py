@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from sigma.conditions import (
@@ -68,11 +69,12 @@ from sigma.types import (
     SpecialChars,
 )
 
-from stockade.detection.prefilter import ABSENT, regex_literal
+from stockade.detection.prefilter import ABSENT, RARE_CHARACTERS, regex_literal
 
 __all__ = [
     "Clauses",
     "Formula",
+    "case_variants",
     "clauses",
     "raw_bucket",
     "raw_keys",
@@ -131,22 +133,53 @@ names match), values with attributes (``#text``) or several values (``[``), whic
 when flattened."""
 
 
-_LOWERS_TO_ASCII = ("\u0130", "\u212a")
-"""Capital I with dot and the Kelvin sign: the only characters whose lower case has ASCII."""
+_UNFIT = ("\u0130", "\u212a", *_IGNORECASE_LOOKALIKES)
+"""Capital I with dot and the Kelvin sign lower-case to ASCII (the first to two characters);
+the lookalikes match ``i``/``s`` in case-insensitive regexes. A raw record holding one is
+matched in full."""
 
 
-def raw_text(raw: str, fold: bool = True) -> bytes | None:
-    """The raw record as the scan reads it: ASCII as it is (the scan folds ASCII case), other
-    text lower-cased. With ``fold`` False the caller's literals are all ASCII: then only
-    characters that lower-case to ASCII make lower-casing necessary. None when the record has
-    a character Python's case-insensitive regexes equate with an ASCII letter."""
+def raw_text(raw: str) -> bytes | None:
+    """The raw record as the scan reads it, never lower-cased: the scan folds ASCII case, and
+    a non-ASCII literal stands for each of its case variants (`case_variants`). None when the
+    record has a character for which that would not be exact enough (`_UNFIT`)."""
     if raw.isascii():
         return raw.encode("ascii")
-    if any(char in raw for char in _IGNORECASE_LOOKALIKES):
+    if any(char in raw for char in _UNFIT):
         return None
-    if fold or any(char in raw for char in _LOWERS_TO_ASCII):
-        raw = raw.lower()
     return raw.encode("utf-8", "surrogatepass")
+
+
+_MAX_VARIANTS = 64
+
+
+def case_variants(literal: str) -> frozenset[str] | None:
+    """Every string whose lower case is the (lower-cased) literal, character by character,
+    with ASCII left to the scan; None when there are too many to list. Python lower-cases
+    character by character except capital sigma (final form at the end of a word), which is
+    listed under both forms, and the characters `raw_text` turns away."""
+    variants = [""]
+    for char in literal:
+        options = (char,) if char.isascii() else _uppers().get(char, (char,))
+        variants = [prefix + option for prefix in variants for option in options]
+        if len(variants) > _MAX_VARIANTS:
+            return None
+    return frozenset(variants)
+
+
+@lru_cache(maxsize=1)
+def _uppers() -> dict[str, tuple[str, ...]]:
+    """Lower-case character -> every character that lower-cases to it (itself first)."""
+    found: dict[str, list[str]] = {}
+    for code in range(0x80, 0x110000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        lower = char.lower()
+        if len(lower) == 1 and lower != char:
+            found.setdefault(lower, [lower]).append(char)
+    found.setdefault("\u03c2", ["\u03c2"]).append("\u03a3")  # final sigma, from capital sigma
+    return {lower: tuple(chars) for lower, chars in found.items()}
 
 
 # --- formulas ------------------------------------------------------------------------------------
@@ -292,7 +325,7 @@ def _atom(kind: str, literal: str, field: str | None, lowered: bool = False) -> 
     approximate safely)."""
     if not literal.isascii():
         return ("atom", kind, literal.lower(), field) if lowered else True
-    if len(literal) < _MIN_LITERAL and kind == "contains":
+    if len(literal) < _MIN_LITERAL and kind == "contains" and literal not in RARE_CHARACTERS:
         return True
     return ("atom", kind, literal.lower(), field)
 
@@ -329,7 +362,7 @@ def clauses(
         names = None if field is None else (keys or {}).get(field, (field,))
         return _raw_literals(kind, literal, names)
 
-    found = _clauses(formula, render)
+    found = _clauses(formula, render, rank)
     return tuple(sorted(set(found), key=rank))
 
 
@@ -347,7 +380,7 @@ def raw_keys(aliases: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
 
 
 def _anywhere(literal: str) -> frozenset[str] | None:
-    if literal.isascii() and len(literal) < _MIN_LITERAL:
+    if literal.isascii() and len(literal) < _MIN_LITERAL and literal not in RARE_CHARACTERS:
         return None  # a short piece of a value: in nearly every record
     return frozenset((literal,))
 
@@ -359,35 +392,35 @@ reads " +007" as 7); escaped whitespace starts with a backslash."""
 
 
 def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> frozenset[str] | None:
+    """An atom as the literals (any of them) a raw record holds when the atom holds."""
+    keys = None if names is None else ['"' + _json_escape(name) + '":' for name in names]
     if kind == "absent":
         return None if names is None else frozenset((ABSENT + ABSENT.join(names),))
     if kind == "number":
-        if names is None:
+        if keys is None:
             return _anywhere(literal)
         # A JSON number, or a string that reads as one: anchored on the field's name.
-        found: set[str] = set()
-        for name in names:
-            key = '"' + _json_escape(name.lower()) + '":'
-            found.update((key + literal, key + "-", key + '"' + literal))
-            found.update(key + '"' + start for start in _NUMBER_STARTS)
+        found = {key + ending for key in keys for ending in (literal, "-", '"' + literal)}
+        found.update(key + '"' + start for key in keys for start in _NUMBER_STARTS)
         return frozenset(found)
     if _JSON_NUMBER.fullmatch(literal) is not None:
         # Strings match the text of numbers and booleans, which JSON writes without quotes.
-        if kind != "exact" or names is None:
+        if kind != "exact" or keys is None:
             return _anywhere(literal)
-        keys = ['"' + _json_escape(name.lower()) + '":' for name in names]
-        return frozenset([*(key + literal for key in keys), *(f'{key}"{literal}"' for key in keys)])
-    escaped = _json_escape(literal)
+        return frozenset(key + form for key in keys for form in (literal, f'"{literal}"'))
+    forms = case_variants(literal) if not literal.isascii() else (literal,)
+    if forms is None:
+        return None
+    escaped = [_json_escape(form) for form in forms]
     if kind in ("exact", "prefix"):
         ending = '"' if kind == "exact" else ""
-        if names is None:
-            return frozenset(('":"' + escaped + ending,))
-        return frozenset(
-            '"' + _json_escape(name.lower()) + '":"' + escaped + ending for name in names
-        )
+        starts = ['":'] if keys is None else keys
+        return frozenset(start + '"' + form + ending for start in starts for form in escaped)
     if kind == "suffix":
-        return frozenset((escaped + '"',))
-    return _anywhere(escaped)
+        return frozenset(form + '"' for form in escaped)
+    if len(escaped) == 1:
+        return _anywhere(escaped[0])
+    return frozenset(escaped)
 
 
 _JSON_ESCAPES = {
@@ -410,7 +443,9 @@ def _json_escape(text: str) -> str:
 
 
 def _clauses(
-    formula: Formula, render: Callable[[str, str, str | None], frozenset[str] | None]
+    formula: Formula,
+    render: Callable[[str, str, str | None], frozenset[str] | None],
+    rank: Callable[[frozenset[str]], Any],
 ) -> list[frozenset[str]]:
     if formula is True:
         return []
@@ -420,7 +455,7 @@ def _clauses(
     if tag == "atom":
         literals = render(formula[1], formula[2], formula[3])
         return [] if literals is None else [literals]
-    members = [_clauses(member, render) for member in formula[1]]
+    members = [_clauses(member, render, rank) for member in formula[1]]
     if tag == "and":
         return [clause for member in members for clause in member]
     if any(not member for member in members):
@@ -429,6 +464,7 @@ def _clauses(
     for member in members:
         result = [left | right for left in result for right in member]
         if len(result) > _MAX_CLAUSES:
-            # Weaker but still implied: each member implies each of its own clauses.
-            return [frozenset().union(*(min(member, key=len) for member in members))]
+            # Weaker but still implied: each member implies each of its own clauses, so
+            # the union of each member's most selective clause.
+            return [frozenset().union(*(min(member, key=rank) for member in members))]
     return result
