@@ -349,10 +349,42 @@ def clause_rank(clause: frozenset[str]) -> tuple[bool, bool, int, int]:
     cores = [_core(literal) for literal in clause if not literal.startswith(ABSENT)]
     return (
         len(cores) < len(clause),
-        any(core in COMMON_LITERALS for core in cores),
+        any(core in COMMON_LITERALS or _in_skeleton(core) for core in cores),
         -min(map(len, cores), default=0),
         len(clause),
     )
+
+
+RECORD_SKELETON = (
+    '{"event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"}',
+    '"system":{"provider":{"#attributes":{"name":"guid":"eventsourcename":"eventid":',
+    '"qualifiers":"version":"level":"task":"opcode":"keywords":"timecreated":"systemtime":',
+    '"eventrecordid":"correlation":"activityid":"relatedactivityid":"execution":"processid":',
+    '"threadid":"channel":"computer":"security":"userid":"eventdata":"userdata":"data":',
+    # Sysmon and Security event data names
+    '"rulename":"utctime":"processguid":"image":"fileversion":"description":"product":',
+    '"company":"originalfilename":"commandline":"currentdirectory":"user":"logonguid":',
+    '"logonid":"terminalsessionid":"integritylevel":"hashes":"parentprocessguid":',
+    '"parentprocessid":"parentimage":"parentcommandline":"parentuser":"targetfilename":',
+    '"creationutctime":"imageloaded":"signed":"signature":"signaturestatus":"protocol":',
+    '"initiated":"sourceisipv6":"sourceip":"sourcehostname":"sourceport":"sourceportname":',
+    '"destinationisipv6":"destinationip":"destinationhostname":"destinationport":',
+    '"destinationportname":"eventtype":"targetobject":"details":"newname":"queryname":',
+    '"querystatus":"queryresults":"sourceprocessguid":"sourceprocessid":"sourcethreadid":',
+    '"sourceimage":"targetprocessguid":"targetprocessid":"targetimage":"grantedaccess":',
+    '"calltrace":"sourceuser":"targetuser":"subjectusersid":"subjectusername":',
+    '"subjectdomainname":"subjectlogonid":"targetusersid":"targetusername":',
+    '"targetdomainname":"targetlogonid":"logontype":"logonprocessname":',
+    '"authenticationpackagename":"workstationname":"processname":"ipaddress":"ipport":',
+    '"newprocessid":"newprocessname":"tokenelevationtype":"mandatorylabel":',
+    '"parentprocessname":"objectname":"objecttype":"accessmask":"accesslist":',
+)
+"""Text in nearly every raw EVTX record, names included: a literal found in it filters
+nothing (`contains` literals are sought in names too)."""
+
+
+def _in_skeleton(core: str) -> bool:
+    return any(core in line for line in RECORD_SKELETON)
 
 
 _ANCHORS = re.compile(r'^(?:"[^"]*"|"):"?|"$')
