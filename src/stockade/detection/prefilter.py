@@ -397,9 +397,9 @@ def _core(literal: str) -> str:
 class RuleScanner:
     """Finds a bucket's candidate rules with one Hyperscan scan of a raw record.
 
-    ``always`` rules have no clauses and are evaluated on every event. A rule with a clause
-    of positive literals only is indexed under its first such clause; the others are checked
-    on every scan. `candidates` yields the rules whose every clause holds (see `scanplan`).
+    ``always`` rules have no clauses: they are candidates for every record. A rule whose
+    first clause has positive literals only is indexed under it; the others are checked on
+    every scan. `candidates` yields the rules whose every clause holds (see `scanplan`).
     """
 
     def __init__(
@@ -430,8 +430,8 @@ class RuleScanner:
         scanned: list[tuple[int, tuple[frozenset[str], ...]]],
         guard: bytes | None = None,
     ) -> RuleScanner | None:
-        """None when Hyperscan is missing or refuses the literals: the caller then keeps to
-        the literal prefilter. Each rule's clauses come most selective first."""
+        """None when Hyperscan is missing or refuses the literals: the caller then matches
+        records in full. Each rule's clauses come most selective first."""
         if hyperscan is None:
             return None
         ids: dict[str, int] = {}

@@ -185,36 +185,32 @@ def _uppers() -> dict[str, tuple[str, ...]]:
 # --- formulas ------------------------------------------------------------------------------------
 
 
-def _and(members: list[Formula]) -> Formula:
+def _join(tag: str, members: list[Formula]) -> Formula:
+    """``and`` / ``or`` of formulas: nested ones of the same kind flattened, constants folded
+    (true absorbs an ``or`` and vanishes from an ``and``; false the other way), repeats
+    dropped."""
+    absorbing = tag == "or"
     flat: list[Formula] = []
     for member in members:
-        if member is False:
-            return False
-        if member is True:
+        if member is absorbing:
+            return absorbing
+        if member is (not absorbing):
             continue
-        if type(member) is tuple and member[0] == "and":
+        if type(member) is tuple and member[0] == tag:
             flat.extend(member[1])
         elif member not in flat:
             flat.append(member)
     if not flat:
-        return True
-    return flat[0] if len(flat) == 1 else ("and", tuple(flat))
+        return not absorbing
+    return flat[0] if len(flat) == 1 else (tag, tuple(flat))
+
+
+def _and(members: list[Formula]) -> Formula:
+    return _join("and", members)
 
 
 def _or(members: list[Formula]) -> Formula:
-    flat: list[Formula] = []
-    for member in members:
-        if member is True:
-            return True
-        if member is False:
-            continue
-        if type(member) is tuple and member[0] == "or":
-            flat.extend(member[1])
-        elif member not in flat:
-            flat.append(member)
-    if not flat:
-        return False
-    return flat[0] if len(flat) == 1 else ("or", tuple(flat))
+    return _join("or", members)
 
 
 # --- translation ---------------------------------------------------------------------------------
