@@ -253,8 +253,8 @@ def test_a_raw_record_with_a_spaced_name_or_a_list_is_not_judged_raw(sigmahq: Ru
     assert engine.raw_verdict(attributed) is None
 
 
-def test_retuning_the_index_changes_the_work_not_the_answer(
-    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch
+def test_tuning_a_scan_never_leaves_out_a_rule_that_matches(
+    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from stockade.detection import prefilter
 
@@ -262,12 +262,30 @@ def test_retuning_the_index_changes_the_work_not_the_answer(
     monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 10**9)
     untuned = DetectionEngine(sigmahq.rules)
     expected = [untuned.raw_verdict(raw) for raw in records]
+    # Tuned early, and on records where many literals are found in nearly every one.
     monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 20)
-    retuned = DetectionEngine(sigmahq.rules)
+    cache = ScanCache(tmp_path, "set-1")
+    tuned = DetectionEngine(sigmahq.rules, scan_cache=cache)
+    verdicts = [tuned.raw_verdict(raw) for raw in records]
 
-    assert [retuned.raw_verdict(raw) for raw in records] == expected
-    assert all(
-        decider._hits is None  # retuned
-        for decider in retuned._raw_deciders.values()
-        if decider is not None and decider._scans >= 20
-    )
+    for raw, before, after in zip(records, expected, verdicts, strict=True):
+        assert (before is None) == (after is None)
+        if before is None or after is None:
+            continue
+        assert set(before) <= set(after)
+        event = flatten_record(orjson.loads(raw))
+        assert tuned.match_rules(event, after) == untuned.match_rules(event, before)
+    deciders = [decider for decider in tuned._raw_deciders.values() if decider is not None]
+    assert all(decider._hits is None for decider in deciders if decider._scans >= 20)
+    shrunk = [
+        key
+        for key, decider in tuned._raw_deciders.items()
+        if decider is not None
+        and len(decider._by_literal) < len(untuned._raw_deciders[key]._by_literal)
+    ]
+    assert shrunk  # some scan left literals out
+    # Some scan dropped literals and was kept tuned: a new engine starts from it.
+    reloaded = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set-1"))
+    assert [reloaded.raw_verdict(raw) for raw in records] == [
+        tuned.raw_verdict(raw) for raw in records
+    ]

@@ -245,6 +245,12 @@ class DetectionEngine:
         if text is None:
             return None
         found = decider.candidates(text)
+        if decider.retuned and self._scan_cache is not None:
+            # Tuned to what this input holds: later runs start from the tuned scan.
+            decider.retuned = False
+            self._scan_cache.put(
+                self._scan_name(self._probe(event_id, channel_key, channel)), decider.dump()
+            )
         if found is None:
             return None
         if not found:
@@ -266,7 +272,7 @@ class DetectionEngine:
         from the scan cache if there is one and it has it."""
         if self._scan_cache is None:
             return self._build_decider(indexes, probe, keys)
-        name = f"raw|{sorted(probe.items())!r}"
+        name = self._scan_name(probe)
         stored = self._scan_cache.get(name)
         if stored is not None:
             loaded = RuleScanner.load(stored)
@@ -276,6 +282,10 @@ class DetectionEngine:
         if decider is not None:
             self._scan_cache.put(name, decider.dump())
         return decider
+
+    @staticmethod
+    def _scan_name(probe: Mapping[str, Any]) -> str:
+        return f"raw|{sorted(probe.items())!r}"
 
     def _build_decider(
         self, indexes: list[int], probe: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]]

@@ -410,6 +410,8 @@ class RuleScanner:
         guard_id: int = -1,
         checked: tuple[tuple[int, Checks], ...] = (),
         rules: tuple[tuple[int, Checks], ...] = (),
+        patterns: tuple[tuple[bytes, int], ...] = (),
+        tuned: bool = False,
     ) -> None:
         self.always = always
         self._guard = guard_id
@@ -418,10 +420,13 @@ class RuleScanner:
         self._checked = checked
         self._rules = rules
         """Every indexed rule with all its clauses, for `_retune`."""
-        # Literal frequencies, counted over the first scans, then used to index every rule
-        # under the clause least often satisfied (`_retune`).
-        self._hits: list[int] | None = [0] * len(by_literal)
+        self._patterns = patterns
+        """Hyperscan expression and flags of every literal id (the guard last), for `_retune`."""
+        # Literal frequencies, counted over the first scans, then used to tune the scan.
+        self._hits: list[int] | None = None if tuned else [0] * len(by_literal)
         self._scans = 0
+        self.retuned = False
+        """Set when `_retune` has changed the scan (a store may then keep the new one)."""
 
     @classmethod
     def build(
@@ -480,10 +485,14 @@ class RuleScanner:
                 )
             except hyperscan.error:
                 return None
+        else:
+            expressions, flags = [], []
         by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
         guard_id = len(ids) if guard is not None else -1
-        scanner = cls(tuple(always), database, by_literal, guard_id, tuple(checked), tuple(rules))
-        return scanner
+        patterns = tuple(zip(expressions, flags, strict=True))
+        return cls(
+            tuple(always), database, by_literal, guard_id, tuple(checked), tuple(rules), patterns
+        )
 
     def dump(self) -> bytes:
         """The scanner as bytes for `load` (the Hyperscan database serialised)."""
@@ -494,6 +503,8 @@ class RuleScanner:
             self._guard,
             self._checked,
             self._rules,
+            self._patterns,
+            self._hits is None,
         )
         return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -506,14 +517,13 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, guard, checked, rules = state
+            always, by_literal, guard, checked, rules, patterns, tuned = state
             if database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
         except Exception:  # a damaged or foreign entry: build afresh
             return None
-        scanner = cls(always, database, by_literal, guard, checked, rules)
-        return scanner
+        return cls(always, database, by_literal, guard, checked, rules, patterns, tuned)
 
     def candidates(self, text: bytes) -> list[int] | None:
         """Rules (in no particular order, each once) whose clauses all hold for the text;
@@ -524,6 +534,13 @@ class RuleScanner:
         self._database.scan(text, match_event_handler=_collect, context=found)  # type: ignore[attr-defined]
         if self._guard in found:
             return None
+        result = [index for index, checks in self._checked if _holds(checks, found)]
+        if found:
+            by_literal = self._by_literal
+            for literal in found:
+                for index, checks in by_literal[literal]:
+                    if (not checks or _holds(checks, found)) and index not in result:
+                        result.append(index)
         hits = self._hits
         if hits is not None:
             for literal in found:
@@ -532,35 +549,97 @@ class RuleScanner:
             self._scans += 1
             if self._scans >= _RETUNE_AFTER:
                 self._retune(hits)
-        result = [index for index, checks in self._checked if _holds(checks, found)]
-        if not found:
-            return result
-        by_literal = self._by_literal
-        for literal in found:
-            for index, checks in by_literal[literal]:
-                if (not checks or _holds(checks, found)) and index not in result:
-                    result.append(index)
         return result
 
     def _retune(self, hits: list[int]) -> None:
-        """Index each rule under its positive clause found least often so far, and order its
-        other clauses so that the one most likely to fail is checked first. Which rules are
-        candidates does not change (every clause must hold either way), only the work."""
+        """Tune the scan to the records seen so far, without ever leaving out a rule that
+        could match:
+
+        - a clause satisfied by a literal found in nearly every record (`_DOMINANT`) is
+          dropped (it filters next to nothing), and literals no clause needs any more leave
+          the scan, which then reports fewer of them;
+        - each rule is indexed under its positive clause found least often, its other clauses
+          ordered most-likely-to-fail first.
+        """
         self._hits = None
         scans = self._scans
+        dominant = {literal for literal, count in enumerate(hits) if count >= _DOMINANT * scans}
 
         def often(clause: tuple[frozenset[int], frozenset[int]]) -> int:
             positive, negative = clause
             return sum(hits[literal] for literal in positive) + (scans if negative else 0)
 
-        indexed: list[list[tuple[int, Checks]]] = [[] for _ in self._by_literal]
-        for index, clauses in self._rules:
-            ordered = sorted(clauses, key=often)
-            best = next(clause for clause in ordered if not clause[1])
-            rest = tuple(clause for clause in ordered if clause is not best)
+        always = list(self.always)
+        kept: list[tuple[int, list[tuple[frozenset[int], frozenset[int]]]]] = []
+        for index, clauses in (*self._rules, *self._checked):
+            remaining = [clause for clause in clauses if clause[0].isdisjoint(dominant)]
+            if remaining:
+                kept.append((index, sorted(remaining, key=often)))
+            else:
+                always.append(index)
+        needed = sorted(
+            {
+                literal
+                for _, clauses in kept
+                for clause in clauses
+                for literal in (*clause[0], *clause[1])
+            }
+        )
+        renumber = {old: new for new, old in enumerate(needed)}
+        database = self._database
+        if len(needed) < len(self._by_literal) and self._patterns:
+            tuned = self._compile([self._patterns[old] for old in needed])
+            if tuned is not None:
+                database = tuned
+                self.retuned = True
+        if database is not self._database:
+
+            def new_ids(ids: frozenset[int]) -> frozenset[int]:
+                return frozenset(renumber[literal] for literal in ids)
+
+            kept = [
+                (index, [(new_ids(pos), new_ids(neg)) for pos, neg in clauses])
+                for index, clauses in kept
+            ]
+            guard = (self._patterns[self._guard],) if self._guard >= 0 else ()
+            self._patterns = tuple(self._patterns[old] for old in needed) + guard
+            size = len(needed)
+            self._guard = size if self._guard >= 0 else -1
+        else:
+            size = len(self._by_literal)
+        indexed: list[list[tuple[int, Checks]]] = [[] for _ in range(size)]
+        rules: list[tuple[int, Checks]] = []
+        checked: list[tuple[int, Checks]] = []
+        for index, clauses in kept:
+            best = next((clause for clause in clauses if not clause[1]), None)
+            if best is None:
+                checked.append((index, tuple(clauses)))
+                continue
+            rest = tuple(clause for clause in clauses if clause is not best)
+            rules.append((index, (best, *rest)))
             for literal in best[0]:
                 indexed[literal].append((index, rest))
+        self.always = tuple(sorted(always))
+        self._rules, self._checked = tuple(rules), tuple(checked)
         self._by_literal = tuple(map(tuple, indexed))
+        self._database = database
+
+    def _compile(self, patterns: list[tuple[bytes, int]]) -> object | None:
+        if self._guard >= 0:
+            patterns = [*patterns, self._patterns[self._guard]]
+        if not patterns:
+            return None
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            database.compile(
+                expressions=[pattern for pattern, _ in patterns],
+                ids=list(range(len(patterns))),
+                elements=len(patterns),
+                flags=[flags for _, flags in patterns],
+            )
+        except hyperscan.error:
+            return None
+        return database
 
 
 def _holds(checks: Checks, found: set[int]) -> bool:
@@ -593,5 +672,6 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 6
-_RETUNE_AFTER = 1000  # scans counted before each rule's index clause is chosen by frequency
+_DUMP_FORMAT = 7
+_RETUNE_AFTER = 1000  # scans counted before the scan is tuned to what they found
+_DOMINANT = 0.97  # a literal found in this share of records satisfies its clauses: dropped
