@@ -288,6 +288,7 @@ def test_cidr_matches_addresses_in_network() -> None:
         ("10", "10.0", True),
         ("10", "1e1", False),
         ("10", "1_0", False),
+        ("10", "\u00a010", False),  # only ASCII white space around a number
         # A quoted number is a string: it matches the text form of a number.
         ("'443'", 443, True),
         ("'443'", "443", True),

@@ -289,3 +289,83 @@ def test_tuning_a_scan_never_leaves_out_a_rule_that_matches(
     assert [reloaded.raw_verdict(raw) for raw in records] == [
         tuned.raw_verdict(raw) for raw in records
     ]
+
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def record(event_id: int, channel: str, data: str, system: str = "") -> str:
+    """A raw record the way the EVTX parser renders one (compact JSON)."""
+    return (
+        '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+        '"System":{"Provider":{"#attributes":{"Name":"P"}},'
+        f'"EventID":{event_id},"Channel":"{channel}"{system}}},"EventData":{data}}}}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("selections", "raw"),
+    [
+        # A keyword may find a value only the Security 4688 aliases write (S-1-16-0 -> Untrusted).
+        (
+            "keywords:\n    - 'Untrusted'",
+            record(
+                4688, "Security", '{"NewProcessName":"C:\\\\x.exe","MandatoryLabel":"S-1-16-0"}'
+            ),
+        ),
+        # Numbers and booleans are written without quotes: pieces of them are found unanchored.
+        ("selection:\n    Flag|startswith: 'tru'", record(1, SYSMON, '{"Flag":true}')),
+        ("selection:\n    Pid|startswith: '12'", record(1, SYSMON, '{"Pid":1234}')),
+        ("selection:\n    Pid|endswith: '34'", record(1, SYSMON, '{"Pid":1234}')),
+        ("selection:\n    Pid|startswith: '-'", record(1, SYSMON, '{"Pid":-1}')),
+        # A null test is not refuted by a System attribute of the same name.
+        (
+            "selection:\n    Image|endswith: '.exe'\n    ThreadID: null",
+            record(
+                1,
+                SYSMON,
+                '{"Image":"C:\\\\x.exe"}',
+                ',"Execution":{"#attributes":{"ProcessID":4,"ThreadID":8}}',
+            ),
+        ),
+        # An EventData of text only flattens to Data.
+        (
+            "selection:\n    Data|startswith: 'run mimikatz'",
+            record(1, SYSMON, '"run mimikatz now"'),
+        ),
+        # A field reference on EventID depends on the other field.
+        ("selection:\n    EventID|fieldref: Code", record(1, SYSMON, '{"Code":1}')),
+    ],
+)
+def test_edge_records_keep_the_rule_that_matches(selections: str, raw: str) -> None:
+    rule = parse(selections, "selection" if "selection" in selections else "keywords", "windows")
+    event = flatten_record(orjson.loads(raw))
+    assert rule.matches(with_aliases(event))  # the record does match
+
+    verdict = DetectionEngine([rule]).raw_verdict(raw)
+
+    assert verdict is None or verdict == (0,)
+
+
+def test_fractional_numbers_are_not_judged_raw() -> None:
+    rule = parse("selection:\n    Ratio|endswith: '.5'", "selection", "windows")
+
+    assert DetectionEngine([rule]).raw_verdict(record(1, SYSMON, '{"Ratio":1.5}')) is None
+
+
+def test_raw_verdicts_from_several_threads(
+    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stockade.detection import prefilter
+
+    # Tuning mid-way would make the answers depend on the order the threads ran in.
+    monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 10**9)
+    records = raw_records()[:400] * 4
+    engine = DetectionEngine(sigmahq.rules)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(engine.raw_verdict, records))
+    single = DetectionEngine(sigmahq.rules)
+
+    assert results == [single.raw_verdict(raw) for raw in records]

@@ -13,6 +13,7 @@ ever saves time, it never changes what loads.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -115,7 +116,8 @@ class ScanCache:
         digest = hashlib.sha256(rules_fingerprint.encode())
         for name in ("stockade.detection.scanplan", "stockade.detection.engine"):
             digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
-        digest.update(metadata.version("hyperscan").encode())
+        with contextlib.suppress(metadata.PackageNotFoundError):  # none here: nothing to keep
+            digest.update(metadata.version("hyperscan").encode())
         self._prefix = digest.hexdigest()
 
     def _path(self, name: str) -> Path:

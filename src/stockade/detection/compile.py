@@ -631,6 +631,7 @@ def _number(value: Any) -> int | float | None:
 # Text is a number only as a plain decimal: what sensors write. (Python's int() and float()
 # would also take "1_000", "1e3" or other scripts' digits, and then a number's digits would
 # not be in the text, which the literal prefilter relies on.)
+_ASCII_SPACE = " \t\n\r\f\v"
 _DECIMAL = re.compile(r"\s*([+-]?[0-9]+)(\.[0-9]+)?\s*", re.ASCII)
 
 
@@ -835,7 +836,7 @@ def _compile_number(value: SigmaNumber) -> ValueMatcher:
     wanted_text = str(wanted)
 
     def matcher(candidate: Any) -> bool:
-        if isinstance(candidate, str) and candidate.strip() == wanted_text:
+        if isinstance(candidate, str) and candidate.strip(_ASCII_SPACE) == wanted_text:
             return True
         number = _number(candidate)
         return number is not None and number == wanted

@@ -56,8 +56,8 @@ class DetectionEngine:
     - A raw EVTX record can be judged before it is decoded (`raw_verdict`, see `scanplan`):
       most records of a hunt then need no decoding, the rest only their candidates.
 
-    Matches come in rule order. The engine is immutable apart from correlation state: to
-    change rules, build a new one.
+    Matches come in rule order. The engine is immutable apart from correlation state and the
+    tuning of its raw scans (each scan locks itself): to change rules, build a new one.
     """
 
     def __init__(
@@ -230,6 +230,8 @@ class DetectionEngine:
         channel_key = channel.lower()
         decider = self._raw_deciders.get((event_id, channel_key), _MISSING)
         if decider is _MISSING:
+            if len(self._raw_deciders) >= _MAX_BUCKETS:
+                return None  # so many kinds of record: building a scan for each costs more
             probe = self._probe(event_id, channel_key, channel)
             decider = self._decider(
                 self._bucket_rules(event_id, probe),
@@ -244,18 +246,18 @@ class DetectionEngine:
         text = scanplan.raw_text(raw)
         if text is None:
             return None
-        found = decider.candidates(text)
+        candidates = decider.candidates(text)
         if decider.retuned and self._scan_cache is not None:
             # Tuned to what this input holds: later runs start from the tuned scan.
             decider.retuned = False
             self._scan_cache.put(
                 self._scan_name(self._probe(event_id, channel_key, channel)), decider.dump()
             )
-        if found is None:
+        if candidates is None:
             return None
-        if not found:
+        if not candidates:
             return decider.always
-        return tuple(sorted({*decider.always, *found}))
+        return tuple(sorted({*decider.always, *candidates}))
 
     def _translation(self, index: int) -> scanplan.Formula:
         translation = self._translations.get(index)

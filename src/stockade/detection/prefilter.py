@@ -37,6 +37,7 @@ import pickle
 import re
 import re._constants as sre_constants
 import re._parser as sre_parse
+import threading
 from collections.abc import Iterable, Sequence
 
 from sigma.conditions import (
@@ -63,6 +64,7 @@ __all__ = [
     "ABSENT",
     "COMMON_LITERALS",
     "HYPERSCAN",
+    "MIN_LITERAL",
     "RARE_CHARACTERS",
     "LiteralScanner",
     "RuleScanner",
@@ -77,7 +79,7 @@ HYPERSCAN = hyperscan is not None
 Literals = frozenset[str] | None
 """None: the rule needs no literal (it must always be evaluated)."""
 
-_MIN_LITERAL = 2  # a one-character ASCII literal occurs in nearly every event
+MIN_LITERAL = 2  # a one-character ASCII literal occurs in nearly every event
 
 RARE_CHARACTERS = frozenset("`^~|<>")
 """ASCII characters seldom in benign events: alone, still a literal worth scanning for."""
@@ -209,7 +211,7 @@ def regex_literal(value: SigmaRegularExpression) -> str | None:
             best = "".join(run)
         run = []
     best = best.lower()
-    if len(best) >= _MIN_LITERAL or (best and not best.isascii()) or best in RARE_CHARACTERS:
+    if len(best) >= MIN_LITERAL or (best and not best.isascii()) or best in RARE_CHARACTERS:
         return best
     return None
 
@@ -227,7 +229,7 @@ def _string_literal(value: SigmaString) -> str | None:
             current = ""
     pieces.append(current)
     longest = max(pieces, key=len).lower()
-    if len(longest) >= _MIN_LITERAL or (longest and not longest.isascii()):
+    if len(longest) >= MIN_LITERAL or (longest and not longest.isascii()):
         return longest
     return None
 
@@ -427,6 +429,7 @@ class RuleScanner:
         self._scans = 0
         self.retuned = False
         """Set when `_retune` has changed the scan (a store may then keep the new one)."""
+        self._lock = threading.Lock()
 
     @classmethod
     def build(
@@ -528,6 +531,12 @@ class RuleScanner:
     def candidates(self, text: bytes) -> list[int] | None:
         """Rules (in no particular order, each once) whose clauses all hold for the text;
         None when the guard pattern matched (the text cannot be judged this way)."""
+        # One scan at a time: Hyperscan's scratch space is the database's, and tuning
+        # replaces the database and renumbers literals.
+        with self._lock:
+            return self._candidates(text)
+
+    def _candidates(self, text: bytes) -> list[int] | None:
         if self._database is None:
             return []
         found: set[int] = set()

@@ -17,8 +17,9 @@ approximation is an *atom*: a lower-cased literal and where in a value it sits.
   of ASCII only (the regex equates more than lower-casing does).
 - A regular expression needs its longest top-level literal (`prefilter.regex_literal`)
   anywhere, when that is ASCII; a keyword its literal parts anywhere.
-- A number needs its digits (`compile` reads numbers from text as plain decimals, so the
-  digits of a match are always there).
+- A number needs its digits (`compile` reads numbers from text as plain decimals with ASCII
+  white space around, so the digits of a match are always there, after a quote, a space, a
+  sign, a zero or an escape).
 - ``null`` (and ``exists: false``) needs the field's name absent, or present with ``null``
   or an object (which flattens to nothing).
 - Anything else (CIDR, comparisons, placeholders, field references, ...) and anything
@@ -62,6 +63,7 @@ from sigma.types import (
     SigmaCasedString,
     SigmaExists,
     SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
@@ -70,14 +72,19 @@ from sigma.types import (
 )
 
 from stockade.detection.prefilter import ABSENT, RARE_CHARACTERS, regex_literal
+from stockade.detection.prefilter import MIN_LITERAL as _MIN_LITERAL
 
 __all__ = [
+    "KNOWN_FIELDS",
+    "RAW_GUARD",
+    "RAW_SOURCES",
     "Clauses",
     "Formula",
     "case_variants",
     "clauses",
     "raw_bucket",
     "raw_keys",
+    "raw_text",
     "specialise",
     "translate",
 ]
@@ -92,7 +99,6 @@ KNOWN_FIELDS = ("EventID", "Channel")
 REWRITTEN_FIELDS = frozenset({"IntegrityLevel"})
 """Fields whose value `logsource.with_aliases` may rewrite: not in a raw record as matched."""
 
-_MIN_LITERAL = 2  # a one-character ASCII literal is in nearly every record
 _MAX_CLAUSES = 8  # distributing an `or` over `and`s beyond this keeps one clause per member
 _IGNORECASE_LOOKALIKES = ("\u0131", "\u017f")
 """Dotless i and long s: Python's case-insensitive regexes take them for i and s."""
@@ -126,11 +132,11 @@ def raw_bucket(raw: str) -> tuple[int, str] | None:
     return int(digits), name
 
 
-RAW_GUARD = rb' [^"]*":|"#text"|":\['
+RAW_GUARD = rb' [^"]*":|"#text"|":\[|":-?[0-9]+[.eE]'
 """What makes a raw record unfit to be judged raw: a name with a space (flattening also gives
 it without the space, a name no literal is anchored on; values cannot end in ``":``, so only
 names match), values with attributes (``#text``) or several values (``[``), which change
-when flattened."""
+when flattened, and fractional numbers (JSON and Python may write the same one differently)."""
 
 
 _UNFIT = ("\u0130", "\u212a", *_IGNORECASE_LOOKALIKES)
@@ -252,7 +258,7 @@ def _foldable(field: str, value: object) -> bool:
     if isinstance(value, SigmaString) and value.contains_placeholder():
         return False
     if field == "EventID":
-        return True
+        return type(value) is not SigmaFieldReference  # the other field is not in the bucket key
     if type(value) is SigmaExpansion:
         return all(_foldable(field, item) for item in value.values)
     return type(value) is SigmaString
@@ -362,8 +368,30 @@ def clauses(
     return tuple(sorted(set(found), key=rank))
 
 
-RAW_SOURCES = {"Provider_Name": "Name", "Provider_Guid": "Guid", "TimeCreated": "SystemTime"}
-"""Fields that flattening takes from an attribute of another name."""
+RAW_SOURCES = {
+    "Provider_Name": "Name",
+    "Provider_Guid": "Guid",
+    "TimeCreated": "SystemTime",
+    "Data": "EventData",  # an EventData of text only
+}
+"""Fields that flattening takes from a name of another name."""
+
+_ATTRIBUTE_NAMES = frozenset(
+    {
+        "Name",
+        "Guid",
+        "EventSourceName",
+        "Qualifiers",
+        "SystemTime",
+        "ProcessID",
+        "ThreadID",
+        "ActivityID",
+        "RelatedActivityID",
+        "xmlns",
+    }
+)
+"""Names of System attributes: in every raw record, though flattening drops them (or renames
+them), so a name there says nothing about a field of the same name."""
 
 
 def raw_keys(aliases: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
@@ -382,6 +410,9 @@ def _anywhere(literal: str) -> frozenset[str] | None:
 
 
 _JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false")
+_NUMBER_CHARACTERS = frozenset("0123456789+-.e")
+_REWRITTEN_VALUES = ("untrusted", "low", "medium", "high", "system")
+"""Integrity levels as `logsource.with_aliases` writes them for Security 4688 (lower case)."""
 _NUMBER_STARTS = ("+", "-", "0", " ", "\\")
 """How a string that reads as a number may start other than with its digits (`compile`
 reads " +007" as 7); escaped whitespace starts with a backslash."""
@@ -391,7 +422,9 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
     """An atom as the literals (any of them) a raw record holds when the atom holds."""
     keys = None if names is None else ['"' + _json_escape(name) + '":' for name in names]
     if kind == "absent":
-        return None if names is None else frozenset((ABSENT + ABSENT.join(names),))
+        if names is None or not _ATTRIBUTE_NAMES.isdisjoint(names):
+            return None  # the name may be an attribute's, which flattening drops
+        return frozenset((ABSENT + ABSENT.join(names),))
     if kind == "number":
         if keys is None:
             return _anywhere(literal)
@@ -401,9 +434,18 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         return frozenset(found)
     if _JSON_NUMBER.fullmatch(literal) is not None:
         # Strings match the text of numbers and booleans, which JSON writes without quotes.
+        # (Records with fractional numbers are not judged raw: `RAW_GUARD`.)
         if kind != "exact" or keys is None:
             return _anywhere(literal)
         return frozenset(key + form for key in keys for form in (literal, f'"{literal}"'))
+    lowered = literal.lower()
+    if kind in ("prefix", "suffix") and (
+        set(lowered) <= _NUMBER_CHARACTERS or lowered in "true" or lowered in "false"
+    ):
+        # A piece of a number's or a boolean's text: JSON writes those without quotes.
+        return _anywhere(literal)
+    if names is None and any(lowered in label for label in _REWRITTEN_VALUES):
+        return None  # a keyword may find a value only `with_aliases` writes
     forms = case_variants(literal) if not literal.isascii() else (literal,)
     if forms is None:
         return None
