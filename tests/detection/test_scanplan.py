@@ -115,9 +115,10 @@ def test_scans_come_back_from_the_cache_unchanged(sigmahq: RuleSet, tmp_path: Pa
     again = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set-1"))
     assert [again.raw_verdict(raw) for raw in records] == expected
 
-    # Another rule set never meets these entries.
-    other = ScanCache(tmp_path, "set-2")
-    assert other.get("raw|[]") is None
+    # Another rule set never meets these entries, its own rule set does.
+    ScanCache(tmp_path, "set-1").put("a scan", b"kept")
+    assert ScanCache(tmp_path, "set-1").get("a scan") == b"kept"
+    assert ScanCache(tmp_path, "set-2").get("a scan") is None
 
 
 def needs(selections: str, condition: str) -> scanplan.Clauses:

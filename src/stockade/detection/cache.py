@@ -95,12 +95,18 @@ def read(directory: Path, key: str) -> Plans | None:
 
 def write(directory: Path, key: str, plans: Plans) -> None:
     """Store atomically (a reader never sees half a file); failures only cost the cache."""
+    _write_atomically(
+        _path(directory, key), pickle.dumps((key, plans), protocol=pickle.HIGHEST_PROTOCOL)
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(handle, "wb") as target:
-            pickle.dump((key, plans), target, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, _path(directory, key))
+            target.write(data)
+        os.replace(temporary, path)
     except OSError:
         return
 
@@ -132,11 +138,4 @@ class ScanCache:
 
     def put(self, name: str, data: bytes) -> None:
         """Store atomically; failures only cost the cache."""
-        try:
-            self._directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
-            with os.fdopen(handle, "wb") as target:
-                target.write(data)
-            os.replace(temporary, self._path(name))
-        except OSError:
-            return
+        _write_atomically(self._path(name), data)

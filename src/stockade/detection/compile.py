@@ -88,6 +88,7 @@ __all__ = [
     "PlaceholderValues",
     "Predicate",
     "RulePlan",
+    "StringPattern",
     "UnsupportedRuleError",
     "ValueMatcher",
     "compile_condition",
@@ -97,6 +98,7 @@ __all__ = [
     "compile_value",
     "plan_rule",
     "rule_info",
+    "string_pattern",
 ]
 
 Event = Mapping[str, Any]
@@ -636,13 +638,19 @@ _DECIMAL = re.compile(r"\s*([+-]?[0-9]+)(\.[0-9]+)?\s*", re.ASCII)
 
 
 @dataclass(frozen=True)
-class _StringPattern:
+class StringPattern:
+    """How a Sigma string is tested against a value (see `string_pattern`)."""
+
     kind: Literal["exact", "prefix", "suffix", "contains", "any", "regex"]
     text: str
     """Literal part (lower-cased unless cased); the regex source for kind "regex"."""
+    parts: tuple[str | SpecialChars, ...] = ()
+    """For kind "regex": the literal pieces and wildcards it is made of, as written."""
 
 
-def _string_pattern(value: SigmaString, *, cased: bool) -> _StringPattern:
+def string_pattern(value: SigmaString, *, cased: bool) -> StringPattern:
+    """Wildcard-free strings compare for equality; wildcards only at the ends make
+    startswith / endswith / substring tests; anything else an anchored regex."""
     parts: list[str | SpecialChars] = []
     for part in value.s:
         if isinstance(part, Placeholder):
@@ -656,24 +664,24 @@ def _string_pattern(value: SigmaString, *, cased: bool) -> _StringPattern:
         return text if cased else text.lower()
 
     if not any(isinstance(part, SpecialChars) for part in parts):
-        return _StringPattern("exact", fold("".join(str(part) for part in parts)))
+        return StringPattern("exact", fold("".join(str(part) for part in parts)))
     leading = parts[0] is SpecialChars.WILDCARD_MULTI
     trailing = len(parts) > 1 and parts[-1] is SpecialChars.WILDCARD_MULTI
     core = parts[int(leading) : len(parts) - int(trailing)]
     if not core and leading and len(parts) <= 2:
-        return _StringPattern("any", "")
+        return StringPattern("any", "")
     if len(core) == 1 and isinstance(core[0], str):
         literal = fold(core[0])
         if leading and trailing:
-            return _StringPattern("contains", literal)
-        return _StringPattern("suffix" if leading else "prefix", literal)
+            return StringPattern("contains", literal)
+        return StringPattern("suffix" if leading else "prefix", literal)
     source = "".join(
         re.escape(part)
         if isinstance(part, str)
         else (".*" if part is SpecialChars.WILDCARD_MULTI else ".")
         for part in parts
     )
-    return _StringPattern("regex", source)
+    return StringPattern("regex", source, tuple(parts))
 
 
 TextTest = Callable[[str], bool]
@@ -730,7 +738,7 @@ def _string_value_matcher(values: Sequence[SigmaString], *, cased: bool) -> Valu
 
 def _text_test(values: Sequence[SigmaString], *, cased: bool) -> TextTest:
     """One test for any of several strings."""
-    patterns = [_string_pattern(value, cased=cased) for value in values]
+    patterns = [string_pattern(value, cased=cased) for value in values]
     if len(patterns) == 1:
         return _single_text_test(patterns[0], cased=cased)
 
@@ -738,7 +746,7 @@ def _text_test(values: Sequence[SigmaString], *, cased: bool) -> TextTest:
     for pattern in patterns:
         kinds.setdefault(pattern.kind, []).append(pattern.text)
     if "any" in kinds:
-        return _single_text_test(_StringPattern("any", ""), cased=cased)
+        return _single_text_test(StringPattern("any", ""), cased=cased)
     exact = frozenset(kinds.get("exact", ()))
     prefixes = tuple(kinds.get("prefix", ()))
     suffixes = tuple(kinds.get("suffix", ()))
@@ -807,7 +815,7 @@ def _string_regex(source: str, *, cased: bool) -> re.Pattern[str]:
     return re.compile(source, re.DOTALL if cased else re.DOTALL | re.IGNORECASE)
 
 
-def _single_text_test(pattern: _StringPattern, *, cased: bool) -> TextTest:
+def _single_text_test(pattern: StringPattern, *, cased: bool) -> TextTest:
     literal = pattern.text
     if pattern.kind == "any":
         return lambda text: True

@@ -35,6 +35,7 @@ from typing import Any
 __all__ = [
     "CATEGORY_EVENTS",
     "FIELD_ALIASES",
+    "INTEGRITY_LEVELS",
     "LINUX_SYSMON_CHANNEL",
     "SECURITY_CHANNEL",
     "SERVICE_CHANNELS",
@@ -175,7 +176,7 @@ FIELD_ALIASES: dict[tuple[str, int], dict[str, str]] = {
 }
 """(lower-cased channel, EventID) -> Sysmon field name -> the name this event uses."""
 
-_INTEGRITY_LEVELS = {
+INTEGRITY_LEVELS = {
     "S-1-16-0": "Untrusted",
     "S-1-16-4096": "Low",
     "S-1-16-8192": "Medium",
@@ -201,8 +202,8 @@ def with_aliases(event: Mapping[str, Any]) -> Mapping[str, Any]:
         if own_name in event and sysmon_name not in event:
             result[sysmon_name] = event[own_name]
     label = result.get("IntegrityLevel")
-    if isinstance(label, str) and label in _INTEGRITY_LEVELS:
-        result["IntegrityLevel"] = _INTEGRITY_LEVELS[label]
+    if isinstance(label, str) and label in INTEGRITY_LEVELS:
+        result["IntegrityLevel"] = INTEGRITY_LEVELS[label]
     return result
 
 

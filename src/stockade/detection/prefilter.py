@@ -455,47 +455,26 @@ class RuleScanner:
             negative = frozenset(literal_id(item) for item in clause if item.startswith(ABSENT))
             return positive, negative
 
-        indexed: dict[int, list[tuple[int, Checks]]] = {}
-        checked: list[tuple[int, Checks]] = []
-        rules: list[tuple[int, Checks]] = []
-        for index, clauses in scanned:
-            key, *rest = clauses
-            if any(literal.startswith(ABSENT) for literal in key):
-                checked.append((index, tuple(map(split, clauses))))
-                continue
-            checks = tuple(map(split, rest))
-            rules.append((index, (split(key), *checks)))
-            for literal in key:
-                indexed.setdefault(literal_id(literal), []).append((index, checks))
+        entries = [(index, [split(clause) for clause in clauses]) for index, clauses in scanned]
+        by_literal, rules, checked = _index(entries, len(ids))
+        patterns: tuple[tuple[bytes, int], ...] = ()
         database = None
         if ids:
-            expressions = [_pattern(literal) for literal in ids]
             caseless = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
-            flags = [
-                hyperscan.HS_FLAG_SINGLEMATCH if literal.startswith(ABSENT) else caseless
-                for literal in ids
-            ]
-            if guard is not None:
-                expressions.append(guard)
-                flags.append(hyperscan.HS_FLAG_SINGLEMATCH)
-            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            try:
-                database.compile(
-                    expressions=expressions,
-                    ids=list(range(len(expressions))),
-                    elements=len(expressions),
-                    flags=flags,
+            patterns = tuple(
+                (
+                    _pattern(literal),
+                    hyperscan.HS_FLAG_SINGLEMATCH if literal.startswith(ABSENT) else caseless,
                 )
-            except hyperscan.error:
+                for literal in ids
+            )
+            if guard is not None:
+                patterns += ((guard, hyperscan.HS_FLAG_SINGLEMATCH),)
+            database = _hyperscan(patterns)
+            if database is None:
                 return None
-        else:
-            expressions, flags = [], []
-        by_literal = tuple(tuple(indexed.get(slot, ())) for slot in range(len(ids)))
         guard_id = len(ids) if guard is not None else -1
-        patterns = tuple(zip(expressions, flags, strict=True))
-        return cls(
-            tuple(always), database, by_literal, guard_id, tuple(checked), tuple(rules), patterns
-        )
+        return cls(tuple(always), database, by_literal, guard_id, checked, rules, patterns)
 
     def dump(self) -> bytes:
         """The scanner as bytes for `load` (the Hyperscan database serialised)."""
@@ -616,39 +595,55 @@ class RuleScanner:
             self._guard = size if self._guard >= 0 else -1
         else:
             size = len(self._by_literal)
-        indexed: list[list[tuple[int, Checks]]] = [[] for _ in range(size)]
-        rules: list[tuple[int, Checks]] = []
-        checked: list[tuple[int, Checks]] = []
-        for index, clauses in kept:
-            best = next((clause for clause in clauses if not clause[1]), None)
-            if best is None:
-                checked.append((index, tuple(clauses)))
-                continue
-            rest = tuple(clause for clause in clauses if clause is not best)
-            rules.append((index, (best, *rest)))
-            for literal in best[0]:
-                indexed[literal].append((index, rest))
+        self._by_literal, self._rules, self._checked = _index(kept, size)
         self.always = tuple(sorted(always))
-        self._rules, self._checked = tuple(rules), tuple(checked)
-        self._by_literal = tuple(map(tuple, indexed))
         self._database = database
 
     def _compile(self, patterns: list[tuple[bytes, int]]) -> object | None:
         if self._guard >= 0:
             patterns = [*patterns, self._patterns[self._guard]]
-        if not patterns:
-            return None
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        try:
-            database.compile(
-                expressions=[pattern for pattern, _ in patterns],
-                ids=list(range(len(patterns))),
-                elements=len(patterns),
-                flags=[flags for _, flags in patterns],
-            )
-        except hyperscan.error:
-            return None
-        return database
+        return _hyperscan(patterns) if patterns else None
+
+
+def _index(
+    entries: list[tuple[int, list[tuple[frozenset[int], frozenset[int]]]]], size: int
+) -> tuple[
+    tuple[tuple[tuple[int, Checks], ...], ...],
+    tuple[tuple[int, Checks], ...],
+    tuple[tuple[int, Checks], ...],
+]:
+    """Rules (each with its clauses, most selective first) indexed under their first clause
+    of positive literals only: (for each literal id, the rules it indexes with their other
+    clauses; the indexed rules with all their clauses; the rules without such a clause,
+    checked on every scan)."""
+    indexed: list[list[tuple[int, Checks]]] = [[] for _ in range(size)]
+    rules: list[tuple[int, Checks]] = []
+    checked: list[tuple[int, Checks]] = []
+    for index, clauses in entries:
+        best = next((clause for clause in clauses if not clause[1]), None)
+        if best is None:
+            checked.append((index, tuple(clauses)))
+            continue
+        rest = tuple(clause for clause in clauses if clause is not best)
+        rules.append((index, (best, *rest)))
+        for literal in best[0]:
+            indexed[literal].append((index, rest))
+    return tuple(map(tuple, indexed)), tuple(rules), tuple(checked)
+
+
+def _hyperscan(patterns: Sequence[tuple[bytes, int]]) -> object | None:
+    """A block-mode database of (expression, flags); None if Hyperscan refuses them."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=[expression for expression, _ in patterns],
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[flags for _, flags in patterns],
+        )
+    except hyperscan.error:
+        return None
+    return database
 
 
 def _holds(checks: Checks, found: set[int]) -> bool:

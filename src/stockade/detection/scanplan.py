@@ -68,9 +68,10 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
-    SpecialChars,
 )
 
+from stockade.detection.compile import string_pattern
+from stockade.detection.logsource import INTEGRITY_LEVELS
 from stockade.detection.prefilter import ABSENT, RARE_CHARACTERS, regex_literal
 from stockade.detection.prefilter import MIN_LITERAL as _MIN_LITERAL
 
@@ -119,12 +120,12 @@ def raw_bucket(raw: str) -> tuple[int, str] | None:
     channel = raw.find(_RAW_CHANNEL, start)
     if start < 0 or channel < 0:
         return None
-    start += 10  # len('"EventID":')
+    start += len(_RAW_EVENT_ID)
     end = raw.find(",", start)
     if raw[start] == '"':
         start += 1
         end -= 1
-    channel += 11  # len('"Channel":"')
+    channel += len(_RAW_CHANNEL)
     digits = raw[start:end]
     name = raw[channel : raw.find('"', channel)]
     if not digits.isdigit() or not digits.isascii() or "\\" in name:
@@ -290,33 +291,27 @@ def _field(field: str, value: object) -> Formula:
 
 
 def _string(value: SigmaString, field: str | None) -> Formula:
-    parts: list[str | SpecialChars] = []
-    for part in value.s:
-        if isinstance(part, str) and parts and isinstance(parts[-1], str):
-            parts[-1] += part
-        elif isinstance(part, str | SpecialChars):
-            parts.append(part)
+    """What a string test needs, by the test `compile` makes of it (`string_pattern`); for a
+    keyword (``field`` None), as `compile` wraps it in wildcards: a substring test."""
     lowered = type(value) is not SigmaCasedString
-    if field is None:  # a keyword: somewhere in some value
-        parts = [SpecialChars.WILDCARD_MULTI, *parts, SpecialChars.WILDCARD_MULTI]
-    leading = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
-    trailing = len(parts) > 1 and parts[-1] is SpecialChars.WILDCARD_MULTI
-    core = parts[int(leading) : len(parts) - int(trailing)]
-    if not parts:
-        return ("atom", "exact", "", field)  # the empty string
-    if not core:
+    pattern = string_pattern(value, cased=False)
+    if field is None and pattern.kind in ("exact", "prefix", "suffix"):
+        return _atom("contains", pattern.text, None, lowered=lowered)
+    if pattern.kind == "any":
         return True
-    if len(core) == 1 and isinstance(core[0], str):
+    if pattern.kind != "regex":
         # Equality, contains, startswith, endswith: `compile` compares lower-cased values.
-        kind = (
-            ("contains" if trailing else "suffix") if leading else "prefix" if trailing else "exact"
-        )
-        return _atom(kind, core[0], field, lowered=lowered)
+        return _atom(pattern.kind, pattern.text, field, lowered=lowered)
+    # A case-insensitive regex: each piece, anchored where it stands (a keyword's are inside).
     needs: list[Formula] = []
-    last = len(parts) - 1
-    for position, part in enumerate(parts):
+    last = len(pattern.parts) - 1
+    for position, part in enumerate(pattern.parts):
         if isinstance(part, str):
-            kind = "prefix" if position == 0 else "suffix" if position == last else "contains"
+            at_start, at_end = (
+                field is not None and position == 0,
+                field is not None and position == last,
+            )
+            kind = "prefix" if at_start else "suffix" if at_end else "contains"
             needs.append(_atom(kind, part, field))
     return _and(needs)
 
@@ -411,7 +406,7 @@ def _anywhere(literal: str) -> frozenset[str] | None:
 
 _JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false")
 _NUMBER_CHARACTERS = frozenset("0123456789+-.e")
-_REWRITTEN_VALUES = ("untrusted", "low", "medium", "high", "system")
+_REWRITTEN_VALUES = tuple({label.lower() for label in INTEGRITY_LEVELS.values()})
 """Integrity levels as `logsource.with_aliases` writes them for Security 4688 (lower case)."""
 _NUMBER_STARTS = ("+", "-", "0", " ", "\\")
 """How a string that reads as a number may start other than with its digits (`compile`

@@ -161,9 +161,16 @@ def _read_evtx(
     errors = 0
     index = 0
     skipped = 0
-    for record in _guarded(parser.records_json()):
+    records = parser.records_json()
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except Exception as error:  # the parser reports corrupt chunks and records this way
+            record = error
         index += 1
-        if type(record) is not dict:  # the parser reports corrupt chunks and records this way
+        if type(record) is not dict:
             if skipped:
                 yield Skipped(skipped)
                 skipped = 0
@@ -194,18 +201,6 @@ def _read_evtx(
         yield SourceEvent(display, event, verdict)
     if skipped:
         yield Skipped(skipped)
-
-
-def _guarded(records: Iterator[Any]) -> Iterator[Any]:
-    """The parser's records; an error the parser raises (a corrupt chunk or record) comes out
-    as that exception in the record's place, and reading goes on."""
-    while True:
-        try:
-            yield next(records)
-        except StopIteration:
-            return
-        except Exception as error:  # handed to the reader in the record's place
-            yield error
 
 
 def _is_gzip(stream: io.BufferedReader) -> bool:
