@@ -120,7 +120,11 @@ class ScanCache:
     def __init__(self, directory: Path, rules_fingerprint: str) -> None:
         self._directory = directory
         digest = hashlib.sha256(rules_fingerprint.encode())
-        for name in ("stockade.detection.scanplan", "stockade.detection.engine"):
+        for name in (
+            "stockade.detection.scanplan",
+            "stockade.detection.prefilter",
+            "stockade.detection.engine",
+        ):
             digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
         with contextlib.suppress(metadata.PackageNotFoundError):  # none here: nothing to keep
             digest.update(metadata.version("hyperscan").encode())
