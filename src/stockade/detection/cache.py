@@ -128,6 +128,9 @@ class ScanCache:
             digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
         with contextlib.suppress(metadata.PackageNotFoundError):  # none here: nothing to keep
             digest.update(metadata.version("hyperscan").encode())
+        # Native and Python scans are kept apart: each build finds only its own kind.
+        native = prefilter._rawscan
+        digest.update(Path(native.__file__ or "").read_bytes() if native else b"python")
         self._prefix = digest.hexdigest()
 
     def _path(self, name: str) -> Path:

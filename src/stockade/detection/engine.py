@@ -14,11 +14,17 @@ from stockade.detection.logsource import FIELD_ALIASES, event_id_of, with_aliase
 from stockade.detection.model import Match
 from stockade.detection.prefilter import LiteralScanner, RuleScanner, clause_rank, scan_text
 
+try:  # the native twin of scanplan.raw_bucket (see prefilter.NATIVE)
+    from stockade.detection import _rawscan
+except ImportError:  # pragma: no cover - depends on the build
+    _rawscan = None  # type: ignore[assignment]
+
 __all__ = ["DetectionEngine", "ScanStore"]
 
 _MAX_BUCKETS = 4096  # distinct (EventID, channel) pairs remembered; beyond, computed each time
 _BAD_ID = "not an integer"
 _MISSING: Any = object()
+_raw_bucket = scanplan.raw_bucket if _rawscan is None else _rawscan.bucket
 
 
 class ScanStore(Protocol):
@@ -79,6 +85,9 @@ class DetectionEngine:
         self._last_moment = 0.0
         self._translations: dict[int, scanplan.Formula] = {}
         self._raw_deciders: dict[tuple[int, str], RuleScanner | None] = {}
+        """Per (EventID, lower-case channel)."""
+        self._raw_by_key: dict[tuple[int, str], RuleScanner | None] = {}
+        """The same per (EventID, channel) as records spell it: no lower-casing per record."""
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
@@ -223,10 +232,37 @@ class DetectionEngine:
         the answer is empty. Otherwise the answer goes to `match_rules` as ``candidates``;
         None means the record cannot be judged raw (match it in full).
         """
-        key = scanplan.raw_bucket(raw)
+        key = _raw_bucket(raw)
         if key is None:
             return None
-        event_id, channel = key
+        decider = self._raw_by_key.get(key, _MISSING)
+        if decider is _MISSING:
+            decider = self._raw_decider(*key)
+            if len(self._raw_by_key) < _MAX_BUCKETS:
+                self._raw_by_key[key] = decider
+        if decider is None:
+            return None
+        if decider.native:
+            candidates = decider.judge(raw)
+        else:
+            text = scanplan.raw_text(raw)
+            if text is None:
+                return None
+            candidates = decider.candidates(text)
+        if decider.retuned and self._scan_cache is not None:
+            # Tuned to what this input holds: later runs start from the tuned scan.
+            decider.retuned = False
+            event_id, channel = key
+            probe = self._probe(event_id, channel.lower(), channel)
+            self._scan_cache.put(self._scan_name(probe), decider.dump())
+        if candidates is None:
+            return None
+        if not candidates:
+            return decider.always
+        return tuple(sorted({*decider.always, *candidates}))
+
+    def _raw_decider(self, event_id: int, channel: str) -> RuleScanner | None:
+        """The scan of one (EventID, channel) pair's records, made on first sight."""
         channel_key = channel.lower()
         decider = self._raw_deciders.get((event_id, channel_key), _MISSING)
         if decider is _MISSING:
@@ -241,23 +277,7 @@ class DetectionEngine:
             with self._bucket_lock:
                 if len(self._raw_deciders) < _MAX_BUCKETS:
                     self._raw_deciders[(event_id, channel_key)] = decider
-        if decider is None:
-            return None
-        text = scanplan.raw_text(raw)
-        if text is None:
-            return None
-        candidates = decider.candidates(text)
-        if decider.retuned and self._scan_cache is not None:
-            # Tuned to what this input holds: later runs start from the tuned scan.
-            decider.retuned = False
-            self._scan_cache.put(
-                self._scan_name(self._probe(event_id, channel_key, channel)), decider.dump()
-            )
-        if candidates is None:
-            return None
-        if not candidates:
-            return decider.always
-        return tuple(sorted({*decider.always, *candidates}))
+        return decider
 
     def _translation(self, index: int) -> scanplan.Formula:
         translation = self._translations.get(index)
@@ -303,4 +323,4 @@ class DetectionEngine:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here
                 scanned.append((index, clauses))
-        return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD)
+        return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD, unfit=scanplan.UNFIT)

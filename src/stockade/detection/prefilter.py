@@ -60,11 +60,17 @@ try:  # Hyperscan wheels exist for x86-64 only; elsewhere the slower pure-Python
 except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None
 
+try:  # Built when Hyperscan's headers are there (setup.py); the Python scan does the same.
+    from stockade.detection import _rawscan
+except ImportError:  # pragma: no cover - depends on the build
+    _rawscan = None  # type: ignore[assignment]
+
 __all__ = [
     "ABSENT",
     "COMMON_LITERALS",
     "HYPERSCAN",
     "MIN_LITERAL",
+    "NATIVE",
     "RARE_CHARACTERS",
     "LiteralScanner",
     "RuleScanner",
@@ -76,6 +82,8 @@ __all__ = [
 ]
 
 HYPERSCAN = hyperscan is not None
+NATIVE = _rawscan is not None
+"""Whether raw records are judged natively (`RuleScanner.judge`)."""
 Literals = frozenset[str] | None
 """None: the rule needs no literal (it must always be evaluated)."""
 
@@ -402,6 +410,10 @@ class RuleScanner:
     ``always`` rules have no clauses: they are candidates for every record. A rule whose
     first clause has positive literals only is indexed under it; the others are checked on
     every scan. `candidates` yields the rules whose every clause holds (see `scanplan`).
+
+    Where the native module is built (`NATIVE`) and the guard is the one it implements, the
+    scanner is *native*: `judge` takes the raw record and does the guard, the scan and the
+    clause checks in one call, for the same answer as `candidates` gives.
     """
 
     def __init__(
@@ -414,6 +426,7 @@ class RuleScanner:
         rules: tuple[tuple[int, Checks], ...] = (),
         patterns: tuple[tuple[bytes, int], ...] = (),
         tuned: bool = False,
+        unfit: tuple[str, ...] | None = None,
     ) -> None:
         self.always = always
         self._guard = guard_id
@@ -423,13 +436,32 @@ class RuleScanner:
         self._rules = rules
         """Every indexed rule with all its clauses, for `_retune`."""
         self._patterns = patterns
-        """Hyperscan expression and flags of every literal id (the guard last), for `_retune`."""
+        """Hyperscan expression and flags of every literal id (the guard last, unless native),
+        for `_retune`."""
+        self._unfit = unfit
+        """Native only (None otherwise): characters that keep a record from being judged raw."""
+        self.native = unfit is not None
         # Literal frequencies, counted over the first scans, then used to tune the scan.
         self._hits: list[int] | None = None if tuned else [0] * len(by_literal)
         self._scans = 0
         self.retuned = False
         """Set when `_retune` has changed the scan (a store may then keep the new one)."""
         self._lock = threading.Lock()
+        self._native = (
+            self._native_scanner(database, by_literal, checked, counting=not tuned)
+            if self.native
+            else None
+        )
+
+    def _native_scanner(
+        self,
+        database: object | None,
+        by_literal: tuple[tuple[tuple[int, Checks], ...], ...],
+        checked: tuple[tuple[int, Checks], ...],
+        counting: bool,
+    ) -> object:
+        unfit = tuple(char.encode() for char in self._unfit or ())
+        return _rawscan.Scanner(database, by_literal, checked, unfit, counting)  # type: ignore[union-attr]
 
     @classmethod
     def build(
@@ -437,11 +469,15 @@ class RuleScanner:
         always: list[int],
         scanned: list[tuple[int, tuple[frozenset[str], ...]]],
         guard: bytes | None = None,
+        unfit: Iterable[str] = (),
     ) -> RuleScanner | None:
         """None when Hyperscan is missing or refuses the literals: the caller then matches
-        records in full. Each rule's clauses come most selective first."""
+        records in full. Each rule's clauses come most selective first. ``guard`` matches
+        records that cannot be judged raw; ``unfit`` lists characters that make a record so
+        (the native scanner checks both itself)."""
         if hyperscan is None:
             return None
+        native = _rawscan is not None and guard == _rawscan.GUARD
         ids: dict[str, int] = {}
 
         def literal_id(literal: str) -> int:
@@ -468,17 +504,32 @@ class RuleScanner:
                 )
                 for literal in ids
             )
-            if guard is not None:
+            if guard is not None and not native:
                 patterns += ((guard, hyperscan.HS_FLAG_SINGLEMATCH),)
-            database = _hyperscan(patterns)
+            database = _native_database(patterns) if native else _hyperscan(patterns)
             if database is None:
                 return None
-        guard_id = len(ids) if guard is not None else -1
-        return cls(tuple(always), database, by_literal, guard_id, checked, rules, patterns)
+        guard_id = len(ids) if guard is not None and not native else -1
+        return cls(
+            tuple(always),
+            database,
+            by_literal,
+            guard_id,
+            checked,
+            rules,
+            patterns,
+            unfit=tuple(unfit) if native else None,
+        )
 
     def dump(self) -> bytes:
         """The scanner as bytes for `load` (the Hyperscan database serialised)."""
-        database = None if self._database is None else hyperscan.dumpb(self._database)
+        database: bytes | None = None
+        if self._database is not None:
+            database = (
+                self._database.serialize()  # type: ignore[attr-defined]
+                if self.native
+                else hyperscan.dumpb(self._database)
+            )
         state = (
             self.always,
             self._by_literal,
@@ -487,6 +538,7 @@ class RuleScanner:
             self._rules,
             self._patterns,
             self._hits is None,
+            self._unfit,
         )
         return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -499,17 +551,37 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, guard, checked, rules, patterns, tuned = state
-            if database is not None:
+            always, by_literal, guard, checked, rules, patterns, tuned, unfit = state
+            if unfit is not None and _rawscan is None:
+                return None  # dumped by a native build
+            if database is not None and unfit is not None:
+                database = _rawscan.Database.deserialize(database)
+            elif database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
+            return cls(always, database, by_literal, guard, checked, rules, patterns, tuned, unfit)
         except Exception:  # a damaged or foreign entry: build afresh
             return None
-        return cls(always, database, by_literal, guard, checked, rules, patterns, tuned)
+
+    def judge(self, raw: str) -> list[int] | None:
+        """`candidates` of a raw record (the parser's JSON as str), for a native scanner:
+        None when the record cannot be judged raw (guard, unfit characters)."""
+        if self._hits is None:
+            # Tuned: the native call runs under the GIL, so it needs no lock of its own.
+            return self._native.scan(raw)  # type: ignore[union-attr]
+        with self._lock:
+            native = self._native
+            found = native.scan(raw)  # type: ignore[union-attr]
+            if self._hits is not None and native is self._native:
+                self._scans += 1
+                if self._scans >= _RETUNE_AFTER:
+                    self._retune(native.hits)  # type: ignore[union-attr]
+            return found
 
     def candidates(self, text: bytes) -> list[int] | None:
         """Rules (in no particular order, each once) whose clauses all hold for the text;
-        None when the guard pattern matched (the text cannot be judged this way)."""
+        None when the guard pattern matched (the text cannot be judged this way). Not for
+        native scanners (`judge`)."""
         # One scan at a time: Hyperscan's scratch space is the database's, and tuning
         # replaces the database and renumbers literals.
         with self._lock:
@@ -595,11 +667,18 @@ class RuleScanner:
             self._guard = size if self._guard >= 0 else -1
         else:
             size = len(self._by_literal)
-        self._by_literal, self._rules, self._checked = _index(kept, size)
+        by_literal, rules, checked = _index(kept, size)
+        if self.native:
+            # Complete before it replaces the old one: `judge` calls that take no lock use
+            # one or the other, each sound.
+            self._native = self._native_scanner(database, by_literal, checked, counting=False)
+        self._by_literal, self._rules, self._checked = by_literal, rules, checked
         self.always = tuple(sorted(always))
         self._database = database
 
     def _compile(self, patterns: list[tuple[bytes, int]]) -> object | None:
+        if self.native:
+            return _native_database(patterns) if patterns else None
         if self._guard >= 0:
             patterns = [*patterns, self._patterns[self._guard]]
         return _hyperscan(patterns) if patterns else None
@@ -646,6 +725,16 @@ def _hyperscan(patterns: Sequence[tuple[bytes, int]]) -> object | None:
     return database
 
 
+def _native_database(patterns: Sequence[tuple[bytes, int]]) -> object | None:
+    """`_hyperscan` for the native scanner."""
+    try:
+        return _rawscan.Database(  # type: ignore[union-attr]
+            [expression for expression, _ in patterns], [flags for _, flags in patterns]
+        )
+    except ValueError:
+        return None
+
+
 def _holds(checks: Checks, found: set[int]) -> bool:
     for positive, negative in checks:
         if found.isdisjoint(positive) and negative <= found:
@@ -676,6 +765,6 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 7
+_DUMP_FORMAT = 8
 _RETUNE_AFTER = 1000  # scans counted before the scan is tuned to what they found
 _DOMINANT = 0.97  # a literal found in this share of records satisfies its clauses: dropped

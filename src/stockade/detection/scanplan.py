@@ -79,6 +79,7 @@ __all__ = [
     "KNOWN_FIELDS",
     "RAW_GUARD",
     "RAW_SOURCES",
+    "UNFIT",
     "Clauses",
     "Formula",
     "case_variants",
@@ -128,7 +129,7 @@ def raw_bucket(raw: str) -> tuple[int, str] | None:
     channel += len(_RAW_CHANNEL)
     digits = raw[start:end]
     name = raw[channel : raw.find('"', channel)]
-    if not digits.isdigit() or not digits.isascii() or "\\" in name:
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 18 or "\\" in name:
         return None
     return int(digits), name
 
@@ -140,7 +141,7 @@ names match), values with attributes (``#text``) or several values (``[``), whic
 when flattened, and fractional numbers (JSON and Python may write the same one differently)."""
 
 
-_UNFIT = ("\u0130", "\u212a", *_IGNORECASE_LOOKALIKES)
+UNFIT = ("\u0130", "\u212a", *_IGNORECASE_LOOKALIKES)
 """Capital I with dot and the Kelvin sign lower-case to ASCII (the first to two characters);
 the lookalikes match ``i``/``s`` in case-insensitive regexes. A raw record holding one is
 matched in full."""
@@ -149,10 +150,10 @@ matched in full."""
 def raw_text(raw: str) -> bytes | None:
     """The raw record as the scan reads it, never lower-cased: the scan folds ASCII case, and
     a non-ASCII literal stands for each of its case variants (`case_variants`). None when the
-    record has a character for which that would not be exact enough (`_UNFIT`)."""
+    record has a character for which that would not be exact enough (`UNFIT`)."""
     if raw.isascii():
         return raw.encode("ascii")
-    if any(char in raw for char in _UNFIT):
+    if any(char in raw for char in UNFIT):
         return None
     return raw.encode("utf-8", "surrogatepass")
 

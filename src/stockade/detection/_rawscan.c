@@ -1,0 +1,736 @@
+/* Native raw-record judging for `prefilter.RuleScanner` (see scanplan and ADR 0010).
+ *
+ * The Python scan pays for its Hyperscan wrapper, a Python callback per literal found, a
+ * regular expression that guards against records unfit for raw judging, and the clause checks
+ * in Python: more than the scan itself. Here one call does all of it. It computes exactly what
+ * the Python path computes; tests compare the two on every regression record.
+ *
+ *   Database(expressions, flags)   Hyperscan block-mode database, literal i = expression i
+ *   Database.deserialize(data)     from Database.serialize()
+ *   Scanner(database, by_literal, checked, unfit, count)
+ *   Scanner.scan(raw: str)         -> list of rule indexes, or None (judge the record in full)
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <hs.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The guard below implements exactly this expression (RAW_GUARD in scanplan). */
+static const char GUARD_REGEX[] = " [^\"]*\":|\"#text\"|\":\\[|\":-?[0-9]+[.eE]";
+
+/* ---------------------------------------------------------------- Database */
+
+typedef struct {
+    PyObject_HEAD
+    hs_database_t *db;
+    unsigned int count; /* expressions compiled: literal ids 0 .. count-1 */
+} Database;
+
+static PyTypeObject DatabaseType;
+
+static void Database_dealloc(Database *self) {
+    if (self->db != NULL) hs_free_database(self->db);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Database_init(Database *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"expressions", "flags", NULL};
+    PyObject *expressions, *flags;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", keywords, &expressions, &flags)) return -1;
+    PyObject *exprs = PySequence_Fast(expressions, "expressions must be a sequence");
+    if (exprs == NULL) return -1;
+    PyObject *flagseq = PySequence_Fast(flags, "flags must be a sequence");
+    if (flagseq == NULL) {
+        Py_DECREF(exprs);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(exprs);
+    int result = -1;
+    const char **patterns = NULL;
+    unsigned int *pattern_flags = NULL, *ids = NULL;
+    if (n == 0 || n != PySequence_Fast_GET_SIZE(flagseq) || n > UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "one flag per expression, and at least one expression");
+        goto done;
+    }
+    patterns = PyMem_Calloc((size_t)n, sizeof(char *));
+    pattern_flags = PyMem_Calloc((size_t)n, sizeof(unsigned int));
+    ids = PyMem_Calloc((size_t)n, sizeof(unsigned int));
+    if (patterns == NULL || pattern_flags == NULL || ids == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *expression = PySequence_Fast_GET_ITEM(exprs, i);
+        if (!PyBytes_Check(expression)) {
+            PyErr_SetString(PyExc_TypeError, "expressions must be bytes");
+            goto done;
+        }
+        patterns[i] = PyBytes_AS_STRING(expression); /* always NUL-terminated */
+        if ((Py_ssize_t)strlen(patterns[i]) != PyBytes_GET_SIZE(expression)) {
+            PyErr_SetString(PyExc_ValueError, "an expression holds a NUL byte");
+            goto done;
+        }
+        unsigned long value = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(flagseq, i));
+        if (PyErr_Occurred()) goto done;
+        pattern_flags[i] = (unsigned int)value;
+        ids[i] = (unsigned int)i;
+    }
+    hs_compile_error_t *error = NULL;
+    hs_database_t *db = NULL;
+    hs_error_t status;
+    Py_BEGIN_ALLOW_THREADS
+    status = hs_compile_multi(patterns, pattern_flags, ids, (unsigned int)n, HS_MODE_BLOCK, NULL,
+                              &db, &error);
+    Py_END_ALLOW_THREADS
+    if (status != HS_SUCCESS) {
+        PyErr_Format(PyExc_ValueError, "Hyperscan refused expression %d: %s",
+                     error != NULL ? error->expression : -1,
+                     error != NULL ? error->message : "unknown error");
+        hs_free_compile_error(error);
+        goto done;
+    }
+    if (self->db != NULL) hs_free_database(self->db);
+    self->db = db;
+    self->count = (unsigned int)n;
+    result = 0;
+done:
+    PyMem_Free(patterns);
+    PyMem_Free(pattern_flags);
+    PyMem_Free(ids);
+    Py_DECREF(exprs);
+    Py_DECREF(flagseq);
+    return result;
+}
+
+static PyObject *Database_serialize(Database *self, PyObject *unused) {
+    if (self->db == NULL) {
+        PyErr_SetString(PyExc_ValueError, "empty database");
+        return NULL;
+    }
+    char *bytes = NULL;
+    size_t length = 0;
+    if (hs_serialize_database(self->db, &bytes, &length) != HS_SUCCESS) {
+        PyErr_SetString(PyExc_RuntimeError, "Hyperscan could not serialise the database");
+        return NULL;
+    }
+    /* The count travels in front of Hyperscan's bytes. */
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(length + 4));
+    if (result != NULL) {
+        char *target = PyBytes_AS_STRING(result);
+        uint32_t count = self->count;
+        memcpy(target, &count, 4);
+        memcpy(target + 4, bytes, length);
+    }
+    free(bytes);
+    return result;
+}
+
+static PyObject *Database_deserialize(PyTypeObject *type, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Database *self = NULL;
+    if (view.len <= 4) {
+        PyErr_SetString(PyExc_ValueError, "not a serialised database");
+        goto done;
+    }
+    hs_database_t *db = NULL;
+    if (hs_deserialize_database((const char *)view.buf + 4, (size_t)view.len - 4, &db) !=
+        HS_SUCCESS) {
+        PyErr_SetString(PyExc_ValueError, "Hyperscan refused the serialised database");
+        goto done;
+    }
+    self = (Database *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        hs_free_database(db);
+        goto done;
+    }
+    uint32_t count;
+    memcpy(&count, view.buf, 4);
+    self->db = db;
+    self->count = count;
+done:
+    PyBuffer_Release(&view);
+    return (PyObject *)self;
+}
+
+static PyObject *Database_get_count(Database *self, void *closure) {
+    return PyLong_FromUnsignedLong(self->count);
+}
+
+static PyMethodDef Database_methods[] = {
+    {"serialize", (PyCFunction)Database_serialize, METH_NOARGS, "The database as bytes."},
+    {"deserialize", (PyCFunction)Database_deserialize, METH_O | METH_CLASS,
+     "A database from serialize()."},
+    {NULL},
+};
+
+static PyGetSetDef Database_getset[] = {
+    {"count", (getter)Database_get_count, NULL, "Number of expressions.", NULL},
+    {NULL},
+};
+
+static PyTypeObject DatabaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stockade.detection._rawscan.Database",
+    .tp_basicsize = sizeof(Database),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Hyperscan block-mode database; the id of a match is its expression's index.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Database_init,
+    .tp_dealloc = (destructor)Database_dealloc,
+    .tp_methods = Database_methods,
+    .tp_getset = Database_getset,
+};
+
+/* ---------------------------------------------------------------- Scanner */
+
+typedef struct {
+    uint32_t positive_start, positive_end, negative_start, negative_end; /* into ids */
+} Clause;
+
+typedef struct {
+    uint32_t rule, clause_start, clause_end; /* into clauses */
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Database *database; /* NULL: no literals */
+    hs_scratch_t *scratch;
+    uint32_t literals;
+    uint32_t *literal_start; /* literals + 1: entries of literal i */
+    Entry *entries;
+    Entry *checked;
+    uint32_t checked_count;
+    Clause *clauses;
+    uint32_t *ids;
+    uint32_t *literal_stamp; /* == generation: found in this scan */
+    uint32_t *found;
+    uint32_t found_count;
+    uint32_t *rule_stamp; /* == generation: already a candidate */
+    uint32_t rules;
+    uint32_t generation;
+    uint64_t *hits; /* per literal, while counting */
+    uint64_t scans;
+    PyObject *unfit; /* tuple of bytes */
+} Scanner;
+
+/* Growable arrays used while reading the plan. */
+typedef struct {
+    uint32_t *items;
+    size_t length, capacity;
+} U32s;
+
+static int push_u32(U32s *array, uint32_t value) {
+    if (array->length == array->capacity) {
+        size_t capacity = array->capacity ? array->capacity * 2 : 64;
+        uint32_t *items = PyMem_Realloc(array->items, capacity * sizeof(uint32_t));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        array->items = items;
+        array->capacity = capacity;
+    }
+    array->items[array->length++] = value;
+    return 0;
+}
+
+static int read_u32(PyObject *value, uint32_t limit, const char *what, uint32_t *out) {
+    unsigned long number = PyLong_AsUnsignedLong(value);
+    if (PyErr_Occurred()) return -1;
+    if (number >= limit) {
+        PyErr_Format(PyExc_ValueError, "%s %lu out of range", what, number);
+        return -1;
+    }
+    *out = (uint32_t)number;
+    return 0;
+}
+
+/* Reads (rule, ((positive ids, negative ids), ...)) into an entry. The clause and id arrays
+ * are kept as flat u32 lists: four per clause. */
+static int read_entry(PyObject *item, uint32_t literals, U32s *clauses, U32s *ids, uint32_t *rule,
+                      uint32_t *clause_start, uint32_t *clause_end) {
+    PyObject *pair = PySequence_Fast(item, "an entry is (rule, checks)");
+    if (pair == NULL) return -1;
+    int result = -1;
+    PyObject *checks = NULL;
+    if (PySequence_Fast_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_ValueError, "an entry is (rule, checks)");
+        goto done;
+    }
+    if (read_u32(PySequence_Fast_GET_ITEM(pair, 0), UINT32_MAX, "rule", rule) < 0) goto done;
+    checks = PySequence_Fast(PySequence_Fast_GET_ITEM(pair, 1), "checks must be a sequence");
+    if (checks == NULL) goto done;
+    *clause_start = (uint32_t)(clauses->length / 4);
+    for (Py_ssize_t c = 0; c < PySequence_Fast_GET_SIZE(checks); c++) {
+        PyObject *clause = PySequence_Fast(PySequence_Fast_GET_ITEM(checks, c),
+                                           "a clause is (positive, negative)");
+        if (clause == NULL) goto done;
+        if (PySequence_Fast_GET_SIZE(clause) != 2) {
+            Py_DECREF(clause);
+            PyErr_SetString(PyExc_ValueError, "a clause is (positive, negative)");
+            goto done;
+        }
+        for (int side = 0; side < 2; side++) {
+            if (push_u32(clauses, (uint32_t)ids->length) < 0) {
+                Py_DECREF(clause);
+                goto done;
+            }
+            PyObject *iterator = PyObject_GetIter(PySequence_Fast_GET_ITEM(clause, side));
+            if (iterator == NULL) {
+                Py_DECREF(clause);
+                goto done;
+            }
+            PyObject *literal;
+            while ((literal = PyIter_Next(iterator)) != NULL) {
+                uint32_t id;
+                int bad = read_u32(literal, literals, "literal id", &id) < 0 ||
+                          push_u32(ids, id) < 0;
+                Py_DECREF(literal);
+                if (bad) break;
+            }
+            Py_DECREF(iterator);
+            if (PyErr_Occurred() || push_u32(clauses, (uint32_t)ids->length) < 0) {
+                Py_DECREF(clause);
+                goto done;
+            }
+        }
+        Py_DECREF(clause);
+    }
+    *clause_end = (uint32_t)(clauses->length / 4);
+    result = 0;
+done:
+    Py_XDECREF(checks);
+    Py_DECREF(pair);
+    return result;
+}
+
+static void Scanner_release(Scanner *self) {
+    if (self->scratch != NULL) hs_free_scratch(self->scratch);
+    self->scratch = NULL;
+    Py_CLEAR(self->database);
+    Py_CLEAR(self->unfit);
+    PyMem_Free(self->literal_start);
+    PyMem_Free(self->entries);
+    PyMem_Free(self->checked);
+    PyMem_Free(self->clauses);
+    PyMem_Free(self->ids);
+    PyMem_Free(self->literal_stamp);
+    PyMem_Free(self->found);
+    PyMem_Free(self->rule_stamp);
+    PyMem_Free(self->hits);
+    self->literal_start = self->found = self->ids = self->literal_stamp = self->rule_stamp = NULL;
+    self->entries = self->checked = NULL;
+    self->clauses = NULL;
+    self->hits = NULL;
+}
+
+static void Scanner_dealloc(Scanner *self) {
+    Scanner_release(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"database", "by_literal", "checked", "unfit", "count", NULL};
+    PyObject *database, *by_literal, *checked, *unfit;
+    int count = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!|p", keywords, &database, &by_literal,
+                                     &checked, &PyTuple_Type, &unfit, &count))
+        return -1;
+    Scanner_release(self);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unfit); i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(unfit, i)) ||
+            PyBytes_GET_SIZE(PyTuple_GET_ITEM(unfit, i)) == 0) {
+            PyErr_SetString(PyExc_TypeError, "unfit must be a tuple of non-empty bytes");
+            return -1;
+        }
+    }
+    Py_INCREF(unfit);
+    self->unfit = unfit;
+    PyObject *by = PySequence_Fast(by_literal, "by_literal must be a sequence");
+    if (by == NULL) return -1;
+    PyObject *always_checked = PySequence_Fast(checked, "checked must be a sequence");
+    if (always_checked == NULL) {
+        Py_DECREF(by);
+        return -1;
+    }
+    int result = -1;
+    U32s clauses = {0}, ids = {0}, entries = {0}, checks = {0};
+    Py_ssize_t literals = PySequence_Fast_GET_SIZE(by);
+    if (database == Py_None) {
+        if (literals != 0) {
+            PyErr_SetString(PyExc_ValueError, "literals without a database");
+            goto done;
+        }
+    } else {
+        if (!PyObject_TypeCheck(database, &DatabaseType) ||
+            ((Database *)database)->db == NULL) {
+            PyErr_SetString(PyExc_TypeError, "database must be a compiled Database or None");
+            goto done;
+        }
+        if ((Py_ssize_t)((Database *)database)->count != literals) {
+            PyErr_SetString(PyExc_ValueError, "one by_literal entry per database expression");
+            goto done;
+        }
+        if (hs_alloc_scratch(((Database *)database)->db, &self->scratch) != HS_SUCCESS) {
+            PyErr_SetString(PyExc_MemoryError, "Hyperscan could not allocate scratch space");
+            goto done;
+        }
+        Py_INCREF(database);
+        self->database = (Database *)database;
+    }
+    self->literals = (uint32_t)literals;
+    self->literal_start = PyMem_Calloc((size_t)literals + 1, sizeof(uint32_t));
+    self->literal_stamp = PyMem_Calloc((size_t)literals + 1, sizeof(uint32_t));
+    self->found = PyMem_Calloc((size_t)literals + 1, sizeof(uint32_t));
+    if (self->literal_start == NULL || self->literal_stamp == NULL || self->found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint32_t max_rule = 0;
+    for (Py_ssize_t literal = 0; literal < literals; literal++) {
+        self->literal_start[literal] = (uint32_t)(entries.length / 3);
+        PyObject *list = PySequence_Fast(PySequence_Fast_GET_ITEM(by, literal),
+                                         "by_literal items must be sequences");
+        if (list == NULL) goto done;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(list); i++) {
+            uint32_t rule, start, end;
+            if (read_entry(PySequence_Fast_GET_ITEM(list, i), (uint32_t)literals, &clauses, &ids,
+                           &rule, &start, &end) < 0 ||
+                push_u32(&entries, rule) < 0 || push_u32(&entries, start) < 0 ||
+                push_u32(&entries, end) < 0) {
+                Py_DECREF(list);
+                goto done;
+            }
+            if (rule > max_rule) max_rule = rule;
+        }
+        Py_DECREF(list);
+    }
+    self->literal_start[literals] = (uint32_t)(entries.length / 3);
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(always_checked); i++) {
+        uint32_t rule, start, end;
+        if (read_entry(PySequence_Fast_GET_ITEM(always_checked, i), (uint32_t)literals, &clauses,
+                       &ids, &rule, &start, &end) < 0 ||
+            push_u32(&checks, rule) < 0 || push_u32(&checks, start) < 0 ||
+            push_u32(&checks, end) < 0)
+            goto done;
+        if (rule > max_rule) max_rule = rule;
+    }
+    /* Entries are three u32s and clauses four, laid out as the structs are. */
+    self->entries = (Entry *)entries.items;
+    entries.items = NULL;
+    self->checked = (Entry *)checks.items;
+    self->checked_count = (uint32_t)(checks.length / 3);
+    checks.items = NULL;
+    self->clauses = (Clause *)clauses.items;
+    clauses.items = NULL;
+    self->ids = ids.items;
+    ids.items = NULL;
+    self->rules = max_rule + 1;
+    self->rule_stamp = PyMem_Calloc((size_t)self->rules, sizeof(uint32_t));
+    if (self->rule_stamp == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (count) {
+        self->hits = PyMem_Calloc((size_t)literals + 1, sizeof(uint64_t));
+        if (self->hits == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    self->generation = 0;
+    self->scans = 0;
+    result = 0;
+done:
+    PyMem_Free(clauses.items);
+    PyMem_Free(ids.items);
+    PyMem_Free(entries.items);
+    PyMem_Free(checks.items);
+    Py_DECREF(by);
+    Py_DECREF(always_checked);
+    if (result < 0) Scanner_release(self);
+    return result;
+}
+
+/* True when the record matches GUARD_REGEX: a name with a space, a "#text" name, a list, or a
+ * fractional number. One pass, deciding at each quote. */
+static int unfit_json(const char *text, Py_ssize_t size) {
+    int space = 0; /* a space since the last quote */
+    for (Py_ssize_t i = 0; i < size; i++) {
+        char c = text[i];
+        if (c == ' ') {
+            space = 1;
+            continue;
+        }
+        if (c != '"') continue;
+        if (i + 1 < size && text[i + 1] == ':') {
+            if (space) return 1; /*  [^"]*": */
+            if (i + 2 < size) {
+                Py_ssize_t j = i + 2;
+                if (text[j] == '[') return 1; /* ":\[ */
+                if (text[j] == '-') j++;
+                Py_ssize_t digits = j;
+                while (j < size && text[j] >= '0' && text[j] <= '9') j++;
+                if (j > digits && j < size && (text[j] == '.' || text[j] == 'e' || text[j] == 'E'))
+                    return 1; /* ":-?[0-9]+[.eE] */
+            }
+        }
+        if (i + 6 < size && memcmp(text + i, "\"#text\"", 7) == 0) return 1;
+        space = 0;
+    }
+    return 0;
+}
+
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *context) {
+    Scanner *self = (Scanner *)context;
+    if (id < self->literals && self->literal_stamp[id] != self->generation) {
+        self->literal_stamp[id] = self->generation;
+        self->found[self->found_count++] = id;
+    }
+    return 0;
+}
+
+/* Every clause has a positive literal found or a negative literal not found. */
+static int holds(const Scanner *self, uint32_t start, uint32_t end) {
+    const uint32_t generation = self->generation;
+    for (uint32_t c = start; c < end; c++) {
+        const Clause *clause = &self->clauses[c];
+        int satisfied = 0;
+        for (uint32_t i = clause->positive_start; i < clause->positive_end; i++) {
+            if (self->literal_stamp[self->ids[i]] == generation) {
+                satisfied = 1;
+                break;
+            }
+        }
+        if (satisfied) continue;
+        for (uint32_t i = clause->negative_start; i < clause->negative_end; i++) {
+            if (self->literal_stamp[self->ids[i]] != generation) {
+                satisfied = 1;
+                break;
+            }
+        }
+        if (!satisfied) return 0;
+    }
+    return 1;
+}
+
+static int add_rule(Scanner *self, PyObject *result, uint32_t rule) {
+    if (self->rule_stamp[rule] == self->generation) return 0;
+    self->rule_stamp[rule] = self->generation;
+    PyObject *number = PyLong_FromUnsignedLong(rule);
+    if (number == NULL) return -1;
+    int status = PyList_Append(result, number);
+    Py_DECREF(number);
+    return status;
+}
+
+static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
+    if (!PyUnicode_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes the record as str");
+        return NULL;
+    }
+    if (self->rule_stamp == NULL) {
+        PyErr_SetString(PyExc_ValueError, "scanner not initialised");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(raw, &size); /* no copy for ASCII */
+    if (text == NULL) {                                    /* lone surrogates */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (!PyUnicode_IS_ASCII(raw)) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->unfit); i++) {
+            PyObject *sequence = PyTuple_GET_ITEM(self->unfit, i);
+            if (memmem(text, (size_t)size, PyBytes_AS_STRING(sequence),
+                       (size_t)PyBytes_GET_SIZE(sequence)) != NULL)
+                Py_RETURN_NONE;
+        }
+    }
+    if (size > UINT32_MAX || unfit_json(text, size)) Py_RETURN_NONE;
+    if (++self->generation == 0) { /* wrapped: forget every stamp */
+        memset(self->literal_stamp, 0, ((size_t)self->literals + 1) * sizeof(uint32_t));
+        memset(self->rule_stamp, 0, (size_t)self->rules * sizeof(uint32_t));
+        self->generation = 1;
+    }
+    self->found_count = 0;
+    if (self->database != NULL) {
+        hs_error_t status = hs_scan(self->database->db, text, (unsigned int)size, 0,
+                                    self->scratch, on_match, self);
+        if (status != HS_SUCCESS) {
+            PyErr_Format(PyExc_RuntimeError, "Hyperscan scan failed (%d)", (int)status);
+            return NULL;
+        }
+    }
+    if (self->hits != NULL) {
+        for (uint32_t i = 0; i < self->found_count; i++) self->hits[self->found[i]]++;
+        self->scans++;
+    }
+    PyObject *result = PyList_New(0);
+    if (result == NULL) return NULL;
+    for (uint32_t i = 0; i < self->checked_count; i++) {
+        const Entry *entry = &self->checked[i];
+        if (holds(self, entry->clause_start, entry->clause_end) &&
+            add_rule(self, result, entry->rule) < 0)
+            goto error;
+    }
+    for (uint32_t f = 0; f < self->found_count; f++) {
+        uint32_t literal = self->found[f];
+        for (uint32_t e = self->literal_start[literal]; e < self->literal_start[literal + 1];
+             e++) {
+            const Entry *entry = &self->entries[e];
+            if (self->rule_stamp[entry->rule] == self->generation) continue;
+            if (holds(self, entry->clause_start, entry->clause_end) &&
+                add_rule(self, result, entry->rule) < 0)
+                goto error;
+        }
+    }
+    return result;
+error:
+    Py_DECREF(result);
+    return NULL;
+}
+
+static PyObject *Scanner_get_hits(Scanner *self, void *closure) {
+    if (self->hits == NULL) Py_RETURN_NONE;
+    PyObject *result = PyList_New((Py_ssize_t)self->literals);
+    if (result == NULL) return NULL;
+    for (uint32_t i = 0; i < self->literals; i++) {
+        PyObject *number = PyLong_FromUnsignedLongLong(self->hits[i]);
+        if (number == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, i, number);
+    }
+    return result;
+}
+
+static PyObject *Scanner_get_scans(Scanner *self, void *closure) {
+    return PyLong_FromUnsignedLongLong(self->scans);
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_O,
+     "Candidate rules of a raw record (list, each once), or None to judge it in full."},
+    {NULL},
+};
+
+static PyGetSetDef Scanner_getset[] = {
+    {"hits", (getter)Scanner_get_hits, NULL, "Records each literal was found in (counting).",
+     NULL},
+    {"scans", (getter)Scanner_get_scans, NULL, "Records scanned while counting.", NULL},
+    {NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stockade.detection._rawscan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A bucket's rules as one scan of raw records.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+    .tp_getset = Scanner_getset,
+};
+
+/* ---------------------------------------------------------------- module */
+
+static PyObject *module_unfit(PyObject *module, PyObject *raw) {
+    if (!PyUnicode_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "unfit() takes str");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(raw, &size);
+    if (text == NULL) return NULL;
+    return PyBool_FromLong(unfit_json(text, size));
+}
+
+/* (EventID, Channel) of a raw record, as scanplan.raw_bucket finds them; None when they are
+ * not plain (an EventID with attributes, a channel with an escape). */
+static PyObject *module_bucket(PyObject *module, PyObject *raw) {
+    static const char event_id_name[] = "\"EventID\":";
+    static const char channel_name[] = "\"Channel\":\"";
+    if (!PyUnicode_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "bucket() takes str");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(raw, &size);
+    if (text == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    const char *end = text + size;
+    const char *at = memmem(text, (size_t)size, event_id_name, sizeof event_id_name - 1);
+    if (at == NULL) Py_RETURN_NONE;
+    const char *p = at + sizeof event_id_name - 1;
+    int quoted = p < end && *p == '"';
+    p += quoted;
+    long long event_id = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (++digits > 18) Py_RETURN_NONE;
+        event_id = event_id * 10 + (*p++ - '0');
+    }
+    if (digits == 0) Py_RETURN_NONE;
+    if (quoted && (p >= end || *p++ != '"')) Py_RETURN_NONE;
+    if (p >= end || *p != ',') Py_RETURN_NONE;
+    const char *channel = memmem(at, (size_t)(end - at), channel_name, sizeof channel_name - 1);
+    if (channel == NULL) Py_RETURN_NONE;
+    channel += sizeof channel_name - 1;
+    const char *close = memchr(channel, '"', (size_t)(end - channel));
+    if (close == NULL || memchr(channel, '\\', (size_t)(close - channel)) != NULL)
+        Py_RETURN_NONE;
+    PyObject *name = PyUnicode_DecodeUTF8(channel, close - channel, "strict");
+    if (name == NULL) return NULL;
+    PyObject *number = PyLong_FromLongLong(event_id);
+    if (number == NULL) {
+        Py_DECREF(name);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, number, name);
+    Py_DECREF(number);
+    Py_DECREF(name);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bucket", (PyCFunction)module_bucket, METH_O, "(EventID, Channel) of a raw record, or None."},
+    {"unfit", (PyCFunction)module_unfit, METH_O, "Whether GUARD matches the text."},
+    {NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "stockade.detection._rawscan",
+    .m_doc = "Native raw-record judging (see prefilter.RuleScanner).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static int add_bytes(PyObject *module, const char *name, const char *value) {
+    PyObject *bytes = PyBytes_FromString(value);
+    if (bytes == NULL) return -1;
+    int status = PyModule_AddObjectRef(module, name, bytes);
+    Py_DECREF(bytes);
+    return status;
+}
+
+PyMODINIT_FUNC PyInit__rawscan(void) {
+    if (PyType_Ready(&DatabaseType) < 0 || PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&module_definition);
+    if (module == NULL) return NULL;
+    if (PyModule_AddObjectRef(module, "Database", (PyObject *)&DatabaseType) < 0 ||
+        PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        add_bytes(module, "GUARD", GUARD_REGEX) < 0 ||
+        PyModule_AddStringConstant(module, "HYPERSCAN_VERSION", hs_version()) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,151 @@
+"""The native raw-record scan answers exactly as the Python scan does."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from stockade.detection import DetectionEngine, RuleSet, engine, load_rule_paths, prefilter
+from stockade.detection import scanplan as plan
+from stockade.detection.cache import ScanCache
+
+SIGMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sigma"
+RULE_DIRS = [SIGMA / "rules", SIGMA / "rules-emerging-threats", SIGMA / "rules-threat-hunting"]
+
+native = prefilter._rawscan
+needs_native = pytest.mark.skipif(
+    native is None, reason="the native scan is not built (Debian: libhyperscan-dev)"
+)
+
+
+def test_ci_builds_the_native_scan() -> None:
+    # CI installs Hyperscan's headers: there the native module must have been built, and
+    # every test below runs.
+    if os.environ.get("STOCKADE_REQUIRE_SERVICES") == "1":
+        assert prefilter.NATIVE
+    if native is not None:
+        assert native.GUARD == plan.RAW_GUARD
+
+
+def _texts() -> list[str]:
+    """Records and near-records that exercise every branch of the guard and the bucket."""
+    rng = random.Random(7)
+    pieces = ['"', ":", " ", "[", "-", "1", "2", ".", "e", "E", "#text", "a", "\\", ",", "{", "}"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(5000)]
+    texts += [
+        '{"EventID":4688,"Channel":"Security","A b":"c"}',
+        '{"EventID":"12","Channel":"Sysmon","#text":"x"}',
+        '{"EventID":1,"Channel":"S","Ratio":-1.5}',
+        '{"EventID":1,"Channel":"S","Ratio":1e3}',
+        '{"EventID":1,"Channel":"S","List":["a"]}',
+        '{"EventID":1,"Channel":"S","Value":"a b":}',
+        '{"EventID":1,"Channel":"S","Value":"a b"}',
+        '{"EventID":{"#attributes":{"Qualifiers":0},"#text":4624},"Channel":"Security"}',
+        '{"EventID":4624,"Channel":"Sec\\\\urity"}',
+        '{"EventID":46240000000000000000000,"Channel":"Security"}',
+        '{"EventID":"12"x,"Channel":"S"}',
+        '{"EventID":007,"Channel":"S\u00e9curit\u00e9"}',
+        '{"EventID":7}',
+        '"EventID":',
+        "",
+    ]
+    return texts
+
+
+@needs_native
+def test_the_native_guard_is_the_guard_expression() -> None:
+    guard = re.compile(plan.RAW_GUARD)
+    for text in _texts():
+        assert native.unfit(text) == bool(guard.search(text.encode())), text
+
+
+@needs_native
+def test_the_native_bucket_is_raw_bucket() -> None:
+    for text in _texts():
+        assert native.bucket(text) == plan.raw_bucket(text), text
+
+
+@pytest.fixture(scope="module")
+def sigmahq() -> RuleSet:
+    return load_rule_paths(RULE_DIRS)
+
+
+def _python_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prefilter, "_rawscan", None)
+    monkeypatch.setattr(engine, "_raw_bucket", plan.raw_bucket)
+
+
+@needs_native
+def test_native_and_python_verdicts_agree_before_and_after_tuning(
+    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_scanplan import raw_records
+
+    monkeypatch.setattr(prefilter, "_RETUNE_AFTER", 40)  # tune during the run, in both
+    records = raw_records()
+    fast = DetectionEngine(sigmahq.rules)
+    native_verdicts = [fast.raw_verdict(raw) for raw in records]
+    assert any(decider.native for decider in fast._raw_deciders.values() if decider)
+    assert any(decider.retuned for decider in fast._raw_deciders.values() if decider)
+
+    with monkeypatch.context() as patch:
+        _python_only(patch)
+        slow = DetectionEngine(sigmahq.rules)
+        python_verdicts = [slow.raw_verdict(raw) for raw in records]
+        assert not any(decider.native for decider in slow._raw_deciders.values() if decider)
+
+    assert native_verdicts == python_verdicts
+    assert sum(verdict == () for verdict in native_verdicts) > 50
+
+
+@needs_native
+def test_native_scans_come_back_from_the_cache(sigmahq: RuleSet, tmp_path: Path) -> None:
+    from test_scanplan import raw_records
+
+    records = raw_records()[:300]
+    first = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set"))
+    expected = [first.raw_verdict(raw) for raw in records]
+    again = DetectionEngine(sigmahq.rules, scan_cache=ScanCache(tmp_path, "set"))
+
+    assert [again.raw_verdict(raw) for raw in records] == expected
+    assert all(decider.native for decider in again._raw_deciders.values() if decider)
+
+
+@needs_native
+def test_a_native_scanner_reports_what_it_found() -> None:
+    database = native.Database([b"abc", b"xyz"], [0, 0])
+    clause_abc = ((frozenset({0}), frozenset()),)
+    # Rule 3 is indexed under literal 0 and needs nothing more; rule 5 needs literal 1 absent.
+    scanner = native.Scanner(
+        database, (((3, ()),), ()), ((5, ((frozenset(), frozenset({1})),)),), (), True
+    )
+
+    assert sorted(scanner.scan("--abc--")) == [3, 5]
+    assert scanner.scan("--xyz--") == []
+    assert scanner.scan('{"A b":"abc"}') is None  # the guard: a name with a space
+    assert scanner.hits == [1, 1] and scanner.scans == 2
+    # A record with a character that lower-cases to ASCII is not judged raw.
+    guarded = native.Scanner(database, ((), ()), ((7, clause_abc),), ("\u212a".encode(),))
+    assert guarded.scan("abc \u212a") is None
+    assert guarded.scan("abc \u00e9") == [7]
+    assert guarded.hits is None
+    assert native.Database.deserialize(database.serialize()).count == 2
+
+
+@needs_native
+def test_a_native_scanner_refuses_a_bad_plan() -> None:
+    database = native.Database([b"abc"], [0])
+    with pytest.raises(ValueError, match="literal id"):
+        native.Scanner(database, (((0, ((frozenset({4}), frozenset()),)),),), (), ())
+    with pytest.raises(ValueError, match="one by_literal entry per"):
+        native.Scanner(database, (), (), ())
+    with pytest.raises(ValueError, match="Hyperscan refused"):
+        native.Database([b"(unclosed"], [0])
+    with pytest.raises(ValueError, match="not a serialised database"):
+        native.Database.deserialize(b"xx")
+    with pytest.raises(TypeError):
+        native.Scanner(database, ((),), (), ()).scan(b"bytes")
