@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install clean bench
 
-$(STAMP): pyproject.toml setup.py src/stockade/detection/_rawscan.c
+$(STAMP): pyproject.toml setup.py $(wildcard src/stockade/*/_*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

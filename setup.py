@@ -1,4 +1,5 @@
-"""The native raw-record scan (optional: without Hyperscan's headers the Python scan runs)."""
+"""Native parts, each optional: without a C compiler (or, for the raw-record scan, without
+Hyperscan's headers) the Python code that computes the same runs instead."""
 
 from setuptools import Extension, setup
 
@@ -11,6 +12,12 @@ setup(
             libraries=["hs"],
             extra_compile_args=["-O2", "-std=c11", "-D_GNU_SOURCE"],
             optional=True,
-        )
+        ),
+        Extension(
+            "stockade.telemetry._evtxjson",
+            sources=["src/stockade/telemetry/_evtxjson.c"],
+            extra_compile_args=["-O2", "-std=c11"],
+            optional=True,
+        ),
     ]
 )

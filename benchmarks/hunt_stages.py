@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from evtx import PyEvtxParser
 
 from stockade.detection import DetectionEngine, load_rule_paths
 from stockade.detection.cache import ScanCache
-from stockade.telemetry.eventlog import flatten_record
+from stockade.telemetry.sources import evtx_event
 
 HERE = Path(__file__).resolve().parent
 SIGMA = HERE.parents[1] / "shared" / "data" / "sigma"
@@ -49,7 +48,7 @@ def main() -> None:
     for record in records(files[0]):
         verdict = engine.raw_verdict(record["data"])
         if verdict != ():
-            engine.match_rules(flatten_record(orjson.loads(record["data"])), verdict)
+            engine.match_rules(evtx_event(record["data"]), verdict)
 
     clock = time.perf_counter_ns
     parse = judge = decode = match = 0
@@ -72,7 +71,7 @@ def main() -> None:
         if verdict == ():
             continue
         kept += 1
-        event = flatten_record(orjson.loads(raw))
+        event = evtx_event(raw)
         decoded = clock()
         matches += len(engine.match_rules(event, verdict))
         decode += decoded - judged

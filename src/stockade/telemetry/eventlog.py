@@ -66,7 +66,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Scalar]:
 def _plain(data: dict[str, Any]) -> bool:
     for name, value in data.items():
         kind = type(value)
-        if kind is dict or kind is list or " " in name or name[0] == "#" or name == "Data":
+        if kind is dict or kind is list or " " in name or name[:1] == "#" or name == "Data":
             return False
     return True
 

@@ -27,6 +27,11 @@ import orjson
 from stockade.telemetry.ecs import flatten_ecs, is_ecs
 from stockade.telemetry.eventlog import Scalar, flatten_record, is_record
 
+try:  # flatten_record(orjson.loads(raw)) in one native pass, for the common record (setup.py)
+    from stockade.telemetry._evtxjson import flatten as _flatten
+except ImportError:  # pragma: no cover - depends on the build
+    _flatten = None
+
 __all__ = [
     "INPUT_SUFFIXES",
     "InputFile",
@@ -35,6 +40,7 @@ __all__ = [
     "Skipped",
     "SourceEvent",
     "event_from_json",
+    "evtx_event",
     "input_files",
     "read_file",
 ]
@@ -194,13 +200,23 @@ def _read_evtx(
                 yield Skipped(skipped)
                 skipped = 0
         try:
-            event = flatten_record(orjson.loads(raw))
+            event = evtx_event(raw)
         except (orjson.JSONDecodeError, ValueError) as error:
             yield InputProblem(display, f"record {record.get('event_record_id')}", str(error))
             continue
         yield SourceEvent(display, event, verdict)
     if skipped:
         yield Skipped(skipped)
+
+
+def evtx_event(raw: str) -> dict[str, Scalar]:
+    """The flat event of one record as the EVTX parser renders it (JSON text); ValueError
+    (``orjson.JSONDecodeError`` among them) if it is not one."""
+    if _flatten is not None:
+        event = _flatten(raw)
+        if event is not None:
+            return event
+    return flatten_record(orjson.loads(raw))
 
 
 def _is_gzip(stream: io.BufferedReader) -> bool:
