@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from evtx import PyEvtxParser
 
 from stockade.detection import DetectionEngine, load_rule_paths
 from stockade.detection.cache import ScanCache
+from stockade.telemetry.sources import EVTX_BATCH as BATCH
 from stockade.telemetry.sources import evtx_event
 
 HERE = Path(__file__).resolve().parent
@@ -56,26 +58,28 @@ def main() -> None:
     iterator = iter(records(files[1]))
     started = clock()
     while True:
+        # As `stockade hunt` reads EVTX (telemetry.sources): parse a batch, judge it, then
+        # decode and match what it kept.
         before = clock()
-        try:
-            record = next(iterator)
-        except StopIteration:
+        batch = [record["data"] for record in islice(iterator, BATCH)]
+        if not batch:
             break
         parsed = clock()
-        raw = record["data"]
-        verdict = engine.raw_verdict(raw)
+        verdicts = [engine.raw_verdict(raw) for raw in batch]
         judged = clock()
         parse += parsed - before
         judge += judged - parsed
-        events += 1
-        if verdict == ():
-            continue
-        kept += 1
-        event = evtx_event(raw)
-        decoded = clock()
-        matches += len(engine.match_rules(event, verdict))
-        decode += decoded - judged
-        match += clock() - decoded
+        events += len(batch)
+        for raw, verdict in zip(batch, verdicts, strict=True):
+            if verdict == ():
+                continue
+            kept += 1
+            before = clock()
+            event = evtx_event(raw)
+            decoded = clock()
+            matches += len(engine.match_rules(event, verdict))
+            decode += decoded - before
+            match += clock() - decoded
     total = clock() - started
     print(
         f"{events:,} events, {kept / events:.0%} decoded, {matches:,} matches: "

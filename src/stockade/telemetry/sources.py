@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - depends on the build
     _flatten = None
 
 __all__ = [
+    "EVTX_BATCH",
     "INPUT_SUFFIXES",
     "InputFile",
     "InputProblem",
@@ -54,6 +55,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _READ_SIZE = 1 << 16
 _MAX_CONSECUTIVE_ERRORS = 1000  # a file this broken is not worth reading further
 _SKIPPED_BATCH = 1000  # skipped records counted between progress reports
+EVTX_BATCH = 256  # EVTX records parsed, then judged, then decoded, batch by batch
 
 
 @dataclass(frozen=True)
@@ -168,43 +170,55 @@ def _read_evtx(
     index = 0
     skipped = 0
     records = parser.records_json()
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except Exception as error:  # the parser reports corrupt chunks and records this way
-            record = error
-        index += 1
-        if type(record) is not dict:
-            if skipped:
-                yield Skipped(skipped)
-                skipped = 0
-            errors += 1
-            yield InputProblem(display, f"record {index}", f"corrupt EVTX data: {record}")
-            if errors >= _MAX_CONSECUTIVE_ERRORS:
-                return
-            continue
-        errors = 0
-        raw = record["data"]
-        verdict = None
-        if keep is not None:
-            verdict = keep(raw)
-            if verdict == ():
-                skipped += 1
-                if skipped >= _SKIPPED_BATCH:
+    done = False
+    while not done:
+        batch: list[Any] = []
+        while len(batch) < EVTX_BATCH:
+            try:
+                batch.append(next(records))
+            except StopIteration:
+                done = True
+                break
+            except Exception as error:  # the parser reports corrupt chunks and records this way
+                batch.append(error)
+        # Judged together, apart from parsing and matching: the scans stay in the processor's
+        # caches from one record to the next (a third of their cost, measured).
+        verdicts = (
+            [keep(record["data"]) if type(record) is dict else None for record in batch]
+            if keep is not None
+            else None
+        )
+        for position, record in enumerate(batch):
+            index += 1
+            if type(record) is not dict:
+                if skipped:
                     yield Skipped(skipped)
                     skipped = 0
+                errors += 1
+                yield InputProblem(display, f"record {index}", f"corrupt EVTX data: {record}")
+                if errors >= _MAX_CONSECUTIVE_ERRORS:
+                    return
                 continue
-            if skipped:
-                yield Skipped(skipped)
-                skipped = 0
-        try:
-            event = evtx_event(raw)
-        except (orjson.JSONDecodeError, ValueError) as error:
-            yield InputProblem(display, f"record {record.get('event_record_id')}", str(error))
-            continue
-        yield SourceEvent(display, event, verdict)
+            errors = 0
+            raw = record["data"]
+            verdict = None
+            if verdicts is not None:
+                verdict = verdicts[position]
+                if verdict == ():
+                    skipped += 1
+                    if skipped >= _SKIPPED_BATCH:
+                        yield Skipped(skipped)
+                        skipped = 0
+                    continue
+                if skipped:
+                    yield Skipped(skipped)
+                    skipped = 0
+            try:
+                event = evtx_event(raw)
+            except (orjson.JSONDecodeError, ValueError) as error:
+                yield InputProblem(display, f"record {record.get('event_record_id')}", str(error))
+                continue
+            yield SourceEvent(display, event, verdict)
     if skipped:
         yield Skipped(skipped)
 
