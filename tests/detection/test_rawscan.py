@@ -58,9 +58,21 @@ def _texts() -> list[str]:
 
 @needs_native
 def test_the_native_guard_is_the_guard_expression() -> None:
+    from test_scanplan import raw_records
+
     guard = re.compile(plan.RAW_GUARD)
-    for text in _texts():
+    # Long texts too: the guard reads sixteen bytes at a time.
+    rng = random.Random(3)
+    records = raw_records()[:400]
+    mutants = []
+    for record in records:
+        at = rng.randrange(len(record))
+        piece = rng.choice([" ", '"', '":', '"#text"', '":[', '":-1.5', '"a b":', ' x"'])
+        mutants.append(record[:at] + piece + record[at:])
+    for text in [*_texts(), *records, *mutants]:
         assert native.unfit(text) == bool(guard.search(text.encode())), text
+    assert any(native.unfit(text) for text in mutants)
+    assert not all(native.unfit(text) for text in records)
 
 
 @needs_native
@@ -100,6 +112,14 @@ def test_native_and_python_verdicts_agree_before_and_after_tuning(
 
     assert native_verdicts == python_verdicts
     assert sum(verdict == () for verdict in native_verdicts) > 50
+    # Settled buckets were answered by the native judge in one call.
+    settled = [fast._judge.verdict(raw) for raw in records]  # type: ignore[union-attr]
+    assert sum(verdict is not NotImplemented for verdict in settled) > len(records) // 2
+    assert [verdict for verdict in settled if verdict is not NotImplemented] == [
+        expected
+        for verdict, expected in zip(settled, native_verdicts, strict=True)
+        if verdict is not NotImplemented
+    ]
 
 
 @needs_native
@@ -149,3 +169,28 @@ def test_a_native_scanner_refuses_a_bad_plan() -> None:
         native.Database.deserialize(b"xx")
     with pytest.raises(TypeError):
         native.Scanner(database, ((),), (), ()).scan(b"bytes")
+
+
+@needs_native
+def test_the_judge_merges_a_buckets_always_rules_with_what_the_scan_found() -> None:
+    database = native.Database([b"abc", b"xyz"], [0, 0])
+    scanner = native.Scanner(database, (((3, ()),), ((9, ()),)), (), ())
+    judge = native.Judge()
+    record = '{"System":{"EventID":4688,"Channel":"Security"},"EventData":{"A":"%s"}}'
+
+    assert judge.verdict(record % "abc") is NotImplemented  # not registered: the Python path
+    judge.register(4688, "Security", scanner, (1, 3, 5))
+    judge.register(4689, "Security", None, ())
+
+    assert judge.verdict(record % "abc xyz") == (1, 3, 5, 9)
+    assert judge.verdict(record % "nothing") == (1, 3, 5)
+    assert judge.verdict(record % 'a b":x') is None  # the guard
+    assert judge.verdict((record % "abc").replace("4688", "4689")) is None
+    assert judge.verdict('{"EventID":{"#text":1}}') is None  # no plain bucket
+    for event_id in range(100):  # growing keeps every registration
+        judge.register(event_id, "Other", None, ())
+    assert judge.verdict(record % "xyz") == (1, 3, 5, 9)
+    with pytest.raises(TypeError):
+        judge.register(1, "Security", "not a scanner", ())
+    with pytest.raises(TypeError):
+        judge.register(1, "Security", scanner, ("1",))

@@ -15,6 +15,9 @@
 #include <hs.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* The guard below implements exactly this expression (RAW_GUARD in scanplan). */
 static const char GUARD_REGEX[] = " [^\"]*\":|\"#text\"|\":\\[|\":-?[0-9]+[.eE]";
@@ -453,31 +456,55 @@ done:
     return result;
 }
 
+/* Whether the quote at text[i] starts what GUARD_REGEX matches, given whether a space came
+ * since the previous quote. */
+static int unfit_at(const char *text, Py_ssize_t size, Py_ssize_t i, int space) {
+    if (i + 1 < size && text[i + 1] == ':') {
+        if (space) return 1; /*  [^"]*": */
+        if (i + 2 < size) {
+            Py_ssize_t j = i + 2;
+            if (text[j] == '[') return 1; /* ":\[ */
+            if (text[j] == '-') j++;
+            Py_ssize_t digits = j;
+            while (j < size && text[j] >= '0' && text[j] <= '9') j++;
+            if (j > digits && j < size && (text[j] == '.' || text[j] == 'e' || text[j] == 'E'))
+                return 1; /* ":-?[0-9]+[.eE] */
+        }
+    }
+    return i + 6 < size && memcmp(text + i, "\"#text\"", 7) == 0;
+}
+
 /* True when the record matches GUARD_REGEX: a name with a space, a "#text" name, a list, or a
- * fractional number. One pass, deciding at each quote. */
+ * fractional number. One pass, deciding at each quote; sixteen bytes at a time where SSE2 is
+ * there (every x86-64), since this runs on every record. */
 static int unfit_json(const char *text, Py_ssize_t size) {
     int space = 0; /* a space since the last quote */
-    for (Py_ssize_t i = 0; i < size; i++) {
-        char c = text[i];
-        if (c == ' ') {
+    Py_ssize_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), blank = _mm_set1_epi8(' ');
+    for (; i + 16 <= size; i += 16) {
+        __m128i block = _mm_loadu_si128((const __m128i *)(text + i));
+        unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, quote));
+        unsigned spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, blank));
+        while (quotes) {
+            unsigned at = (unsigned)__builtin_ctz(quotes);
+            unsigned before = (1u << at) - 1;
+            if (spaces & before) space = 1;
+            spaces &= ~before;
+            if (unfit_at(text, size, i + at, space)) return 1;
+            space = 0;
+            quotes &= quotes - 1;
+        }
+        if (spaces) space = 1;
+    }
+#endif
+    for (; i < size; i++) {
+        if (text[i] == ' ') {
             space = 1;
-            continue;
+        } else if (text[i] == '"') {
+            if (unfit_at(text, size, i, space)) return 1;
+            space = 0;
         }
-        if (c != '"') continue;
-        if (i + 1 < size && text[i + 1] == ':') {
-            if (space) return 1; /*  [^"]*": */
-            if (i + 2 < size) {
-                Py_ssize_t j = i + 2;
-                if (text[j] == '[') return 1; /* ":\[ */
-                if (text[j] == '-') j++;
-                Py_ssize_t digits = j;
-                while (j < size && text[j] >= '0' && text[j] <= '9') j++;
-                if (j > digits && j < size && (text[j] == '.' || text[j] == 'e' || text[j] == 'E'))
-                    return 1; /* ":-?[0-9]+[.eE] */
-            }
-        }
-        if (i + 6 < size && memcmp(text + i, "\"#text\"", 7) == 0) return 1;
-        space = 0;
     }
     return 0;
 }
@@ -550,6 +577,10 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
         }
     }
     if (size > UINT32_MAX || unfit_json(text, size)) Py_RETURN_NONE;
+    /* Allocated before the scan: allocating a list may run the collector, hence other
+     * threads, which must not find the stamps half written. From here on nothing does. */
+    PyObject *result = PyList_New(0);
+    if (result == NULL) return NULL;
     if (++self->generation == 0) { /* wrapped: forget every stamp */
         memset(self->literal_stamp, 0, ((size_t)self->literals + 1) * sizeof(uint32_t));
         memset(self->rule_stamp, 0, (size_t)self->rules * sizeof(uint32_t));
@@ -560,6 +591,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
         hs_error_t status = hs_scan(self->database->db, text, (unsigned int)size, 0,
                                     self->scratch, on_match, self);
         if (status != HS_SUCCESS) {
+            Py_DECREF(result);
             PyErr_Format(PyExc_RuntimeError, "Hyperscan scan failed (%d)", (int)status);
             return NULL;
         }
@@ -568,8 +600,6 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
         for (uint32_t i = 0; i < self->found_count; i++) self->hits[self->found[i]]++;
         self->scans++;
     }
-    PyObject *result = PyList_New(0);
-    if (result == NULL) return NULL;
     for (uint32_t i = 0; i < self->checked_count; i++) {
         const Entry *entry = &self->checked[i];
         if (holds(self, entry->clause_start, entry->clause_end) &&
@@ -652,41 +682,55 @@ static PyObject *module_unfit(PyObject *module, PyObject *raw) {
 
 /* (EventID, Channel) of a raw record, as scanplan.raw_bucket finds them; None when they are
  * not plain (an EventID with attributes, a channel with an escape). */
-static PyObject *module_bucket(PyObject *module, PyObject *raw) {
+/* Finds (EventID, Channel) in a raw record as scanplan.raw_bucket does: 1 when found (the
+ * channel as a span of the text), 0 when they are not plain (an EventID with attributes, a
+ * channel with an escape). */
+static int find_bucket(const char *text, Py_ssize_t size, long long *event_id,
+                       const char **channel, Py_ssize_t *channel_size) {
     static const char event_id_name[] = "\"EventID\":";
     static const char channel_name[] = "\"Channel\":\"";
+    const char *end = text + size;
+    const char *at = memmem(text, (size_t)size, event_id_name, sizeof event_id_name - 1);
+    if (at == NULL) return 0;
+    const char *p = at + sizeof event_id_name - 1;
+    int quoted = p < end && *p == '"';
+    p += quoted;
+    long long number = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (++digits > 18) return 0;
+        number = number * 10 + (*p++ - '0');
+    }
+    if (digits == 0) return 0;
+    if (quoted && (p >= end || *p++ != '"')) return 0;
+    if (p >= end || *p != ',') return 0;
+    const char *name = memmem(at, (size_t)(end - at), channel_name, sizeof channel_name - 1);
+    if (name == NULL) return 0;
+    name += sizeof channel_name - 1;
+    const char *close = memchr(name, '"', (size_t)(end - name));
+    if (close == NULL || memchr(name, '\\', (size_t)(close - name)) != NULL) return 0;
+    *event_id = number;
+    *channel = name;
+    *channel_size = close - name;
+    return 1;
+}
+
+/* (EventID, Channel) of a raw record, as scanplan.raw_bucket finds them; None when they are
+ * not plain. */
+static PyObject *module_bucket(PyObject *module, PyObject *raw) {
     if (!PyUnicode_Check(raw)) {
         PyErr_SetString(PyExc_TypeError, "bucket() takes str");
         return NULL;
     }
-    Py_ssize_t size;
-    const char *text = PyUnicode_AsUTF8AndSize(raw, &size);
+    Py_ssize_t size, channel_size;
+    const char *text = PyUnicode_AsUTF8AndSize(raw, &size), *channel;
+    long long event_id;
     if (text == NULL) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    const char *end = text + size;
-    const char *at = memmem(text, (size_t)size, event_id_name, sizeof event_id_name - 1);
-    if (at == NULL) Py_RETURN_NONE;
-    const char *p = at + sizeof event_id_name - 1;
-    int quoted = p < end && *p == '"';
-    p += quoted;
-    long long event_id = 0;
-    int digits = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
-        if (++digits > 18) Py_RETURN_NONE;
-        event_id = event_id * 10 + (*p++ - '0');
-    }
-    if (digits == 0) Py_RETURN_NONE;
-    if (quoted && (p >= end || *p++ != '"')) Py_RETURN_NONE;
-    if (p >= end || *p != ',') Py_RETURN_NONE;
-    const char *channel = memmem(at, (size_t)(end - at), channel_name, sizeof channel_name - 1);
-    if (channel == NULL) Py_RETURN_NONE;
-    channel += sizeof channel_name - 1;
-    const char *close = memchr(channel, '"', (size_t)(end - channel));
-    if (close == NULL || memchr(channel, '\\', (size_t)(close - channel)) != NULL)
-        Py_RETURN_NONE;
-    PyObject *name = PyUnicode_DecodeUTF8(channel, close - channel, "strict");
+    if (!find_bucket(text, size, &event_id, &channel, &channel_size)) Py_RETURN_NONE;
+    PyObject *name = PyUnicode_DecodeUTF8(channel, channel_size, "strict");
     if (name == NULL) return NULL;
     PyObject *number = PyLong_FromLongLong(event_id);
     if (number == NULL) {
@@ -698,6 +742,205 @@ static PyObject *module_bucket(PyObject *module, PyObject *raw) {
     Py_DECREF(name);
     return result;
 }
+
+/* ---------------------------------------------------------------- Judge */
+
+/* The engine's raw verdict for buckets whose scan is settled (tuned), in one call: bucket,
+ * scan, and the bucket's always-candidates merged in. Other buckets answer NotImplemented and
+ * the engine takes its Python path, which registers them here once settled. */
+
+typedef struct {
+    long long event_id;
+    char *channel; /* NULL: free slot */
+    Py_ssize_t channel_size;
+    Scanner *scanner; /* NULL: records of this bucket are not judged raw */
+    PyObject *always; /* sorted tuple of rule indexes */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    size_t capacity; /* a power of two */
+    size_t count;
+} Judge;
+
+static size_t slot_hash(long long event_id, const char *channel, Py_ssize_t size) {
+    uint64_t hash = 1469598103934665603ull ^ (uint64_t)event_id;
+    for (Py_ssize_t i = 0; i < size; i++) hash = (hash ^ (unsigned char)channel[i]) * 1099511628211ull;
+    return (size_t)hash;
+}
+
+static Slot *find_slot(Slot *slots, size_t capacity, long long event_id, const char *channel,
+                       Py_ssize_t size) {
+    size_t index = slot_hash(event_id, channel, size) & (capacity - 1);
+    for (;;) {
+        Slot *slot = &slots[index];
+        if (slot->channel == NULL ||
+            (slot->event_id == event_id && slot->channel_size == size &&
+             memcmp(slot->channel, channel, (size_t)size) == 0))
+            return slot;
+        index = (index + 1) & (capacity - 1);
+    }
+}
+
+static void Judge_dealloc(Judge *self) {
+    for (size_t i = 0; i < self->capacity; i++) {
+        PyMem_Free(self->slots[i].channel);
+        Py_XDECREF(self->slots[i].scanner);
+        Py_XDECREF(self->slots[i].always);
+    }
+    PyMem_Free(self->slots);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Judge_init(Judge *self, PyObject *args, PyObject *kwargs) {
+    if (!PyArg_ParseTuple(args, ":Judge")) return -1;
+    if (self->slots != NULL) return 0;
+    self->capacity = 64;
+    self->slots = PyMem_Calloc(self->capacity, sizeof(Slot));
+    return self->slots == NULL ? (PyErr_NoMemory(), -1) : 0;
+}
+
+static int grow(Judge *self) {
+    size_t capacity = self->capacity * 2;
+    Slot *slots = PyMem_Calloc(capacity, sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < self->capacity; i++) {
+        Slot *old = &self->slots[i];
+        if (old->channel != NULL)
+            *find_slot(slots, capacity, old->event_id, old->channel, old->channel_size) = *old;
+    }
+    PyMem_Free(self->slots);
+    self->slots = slots;
+    self->capacity = capacity;
+    return 0;
+}
+
+static PyObject *Judge_register(Judge *self, PyObject *args) {
+    long long event_id;
+    const char *channel;
+    Py_ssize_t size;
+    PyObject *scanner, *always;
+    if (!PyArg_ParseTuple(args, "Ls#OO!:register", &event_id, &channel, &size, &scanner,
+                          &PyTuple_Type, &always))
+        return NULL;
+    if (scanner != Py_None && !PyObject_TypeCheck(scanner, &ScannerType)) {
+        PyErr_SetString(PyExc_TypeError, "scanner must be a Scanner or None");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(always); i++) {
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(always, i))) {
+            PyErr_SetString(PyExc_TypeError, "always must be a tuple of ints");
+            return NULL;
+        }
+    }
+    if ((self->count + 1) * 2 > self->capacity && grow(self) < 0) return NULL;
+    Slot *slot = find_slot(self->slots, self->capacity, event_id, channel, size);
+    if (slot->channel == NULL) {
+        slot->channel = PyMem_Malloc((size_t)size + 1);
+        if (slot->channel == NULL) return PyErr_NoMemory();
+        memcpy(slot->channel, channel, (size_t)size);
+        slot->channel_size = size;
+        slot->event_id = event_id;
+        self->count++;
+    }
+    Py_XSETREF(slot->scanner, scanner == Py_None ? NULL : (Scanner *)Py_NewRef(scanner));
+    Py_XSETREF(slot->always, Py_NewRef(always));
+    Py_RETURN_NONE;
+}
+
+static PyObject *merged_tuple(PyObject *found, PyObject *always);
+
+static PyObject *Judge_verdict(Judge *self, PyObject *raw) {
+    if (!PyUnicode_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "verdict() takes the record as str");
+        return NULL;
+    }
+    Py_ssize_t size, channel_size;
+    const char *text = PyUnicode_AsUTF8AndSize(raw, &size), *channel;
+    long long event_id;
+    if (text == NULL) { /* lone surrogates: no bucket */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (!find_bucket(text, size, &event_id, &channel, &channel_size)) Py_RETURN_NONE;
+    Slot *slot = find_slot(self->slots, self->capacity, event_id, channel, channel_size);
+    if (slot->channel == NULL) Py_RETURN_NOTIMPLEMENTED;
+    if (slot->scanner == NULL) Py_RETURN_NONE;
+    /* Held, not borrowed from the slot: allocating below may run other threads, whose
+     * registering may move the slots. */
+    Scanner *scanner = (Scanner *)Py_NewRef(slot->scanner);
+    PyObject *always = Py_NewRef(slot->always);
+    PyObject *found = Scanner_scan(scanner, raw);
+    Py_DECREF(scanner);
+    PyObject *result = merged_tuple(found, always);
+    Py_DECREF(always);
+    return result;
+}
+
+/* The sorted union of ``always`` (a sorted tuple) and ``found`` (a list, each once, any
+ * order; consumed); None and errors pass through. */
+static PyObject *merged_tuple(PyObject *found, PyObject *always) {
+    if (found == NULL || found == Py_None) return found;
+    Py_ssize_t extra = PyList_GET_SIZE(found), base = PyTuple_GET_SIZE(always);
+    if (extra == 0) {
+        Py_DECREF(found);
+        return Py_NewRef(always);
+    }
+    /* Sorted union of the always-candidates (sorted) and the scan's (each once, any order). */
+    if (PyList_Sort(found) < 0) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    PyObject *merged = PyList_New(0);
+    Py_ssize_t i = 0, j = 0;
+    while (merged != NULL && (i < base || j < extra)) {
+        PyObject *next;
+        if (j >= extra) {
+            next = PyTuple_GET_ITEM(always, i++);
+        } else if (i >= base) {
+            next = PyList_GET_ITEM(found, j++);
+        } else {
+            long left = PyLong_AsLong(PyTuple_GET_ITEM(always, i));
+            long right = PyLong_AsLong(PyList_GET_ITEM(found, j));
+            if (left <= right) {
+                next = PyTuple_GET_ITEM(always, i++);
+                j += left == right;
+            } else {
+                next = PyList_GET_ITEM(found, j++);
+            }
+        }
+        if (PyList_Append(merged, next) < 0) Py_CLEAR(merged);
+    }
+    Py_DECREF(found);
+    if (merged == NULL) return NULL;
+    PyObject *result = PyList_AsTuple(merged);
+    Py_DECREF(merged);
+    return result;
+}
+
+static PyMethodDef Judge_methods[] = {
+    {"verdict", (PyCFunction)Judge_verdict, METH_O,
+     "The raw verdict of a record (see DetectionEngine.raw_verdict); NotImplemented for a "
+     "bucket not registered."},
+    {"register", (PyCFunction)Judge_register, METH_VARARGS,
+     "register(event_id, channel, scanner or None, always): a settled bucket."},
+    {NULL},
+};
+
+static PyTypeObject JudgeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stockade.detection._rawscan.Judge",
+    .tp_basicsize = sizeof(Judge),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Raw verdicts of settled buckets in one call.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Judge_init,
+    .tp_dealloc = (destructor)Judge_dealloc,
+    .tp_methods = Judge_methods,
+};
 
 static PyMethodDef module_methods[] = {
     {"bucket", (PyCFunction)module_bucket, METH_O, "(EventID, Channel) of a raw record, or None."},
@@ -722,11 +965,14 @@ static int add_bytes(PyObject *module, const char *name, const char *value) {
 }
 
 PyMODINIT_FUNC PyInit__rawscan(void) {
-    if (PyType_Ready(&DatabaseType) < 0 || PyType_Ready(&ScannerType) < 0) return NULL;
+    if (PyType_Ready(&DatabaseType) < 0 || PyType_Ready(&ScannerType) < 0 ||
+        PyType_Ready(&JudgeType) < 0)
+        return NULL;
     PyObject *module = PyModule_Create(&module_definition);
     if (module == NULL) return NULL;
     if (PyModule_AddObjectRef(module, "Database", (PyObject *)&DatabaseType) < 0 ||
         PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        PyModule_AddObjectRef(module, "Judge", (PyObject *)&JudgeType) < 0 ||
         add_bytes(module, "GUARD", GUARD_REGEX) < 0 ||
         PyModule_AddStringConstant(module, "HYPERSCAN_VERSION", hs_version()) < 0) {
         Py_DECREF(module);

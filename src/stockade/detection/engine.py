@@ -88,6 +88,8 @@ class DetectionEngine:
         """Per (EventID, lower-case channel)."""
         self._raw_by_key: dict[tuple[int, str], RuleScanner | None] = {}
         """The same per (EventID, channel) as records spell it: no lower-casing per record."""
+        self._judge = _rawscan.Judge() if _rawscan is not None else None
+        """Native verdicts of the buckets whose scan is settled (see `raw_verdict`)."""
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
@@ -232,6 +234,11 @@ class DetectionEngine:
         the answer is empty. Otherwise the answer goes to `match_rules` as ``candidates``;
         None means the record cannot be judged raw (match it in full).
         """
+        judge = self._judge
+        if judge is not None:
+            verdict = judge.verdict(raw)  # the whole verdict, for settled buckets
+            if verdict is not NotImplemented:
+                return verdict  # type: ignore[no-any-return]
         key = _raw_bucket(raw)
         if key is None:
             return None
@@ -241,6 +248,8 @@ class DetectionEngine:
             if len(self._raw_by_key) < _MAX_BUCKETS:
                 self._raw_by_key[key] = decider
         if decider is None:
+            if judge is not None and key in self._raw_by_key:
+                judge.register(*key, None, ())
             return None
         if decider.native:
             candidates = decider.judge(raw)
@@ -255,6 +264,8 @@ class DetectionEngine:
             event_id, channel = key
             probe = self._probe(event_id, channel.lower(), channel)
             self._scan_cache.put(self._scan_name(probe), decider.dump())
+        if judge is not None and decider.settled is not None and self._raw_by_key.get(key):
+            judge.register(*key, decider.settled, decider.always)
         if candidates is None:
             return None
         if not candidates:

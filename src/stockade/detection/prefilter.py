@@ -563,6 +563,11 @@ class RuleScanner:
         except Exception:  # a damaged or foreign entry: build afresh
             return None
 
+    @property
+    def settled(self) -> object | None:
+        """The native scanner once tuning is over (it no longer changes), else None."""
+        return self._native if self._hits is None else None
+
     def judge(self, raw: str) -> list[int] | None:
         """`candidates` of a raw record (the parser's JSON as str), for a native scanner:
         None when the record cannot be judged raw (guard, unfit characters)."""
