@@ -455,3 +455,43 @@ def test_rule_without_id_level_or_tactic_gets_stable_defaults() -> None:
     assert first.info.level is Severity.MEDIUM
     assert first.info.category == ""
     assert first.info.mitre_techniques == ()
+
+
+def test_cidr_lists_answer_as_containment_in_any_network() -> None:
+    import random
+    from ipaddress import ip_address, ip_network
+
+    from stockade.detection.compile import _network_matcher
+
+    # Overlapping, adjacent and nested ranges of both versions, merged by the matcher.
+    networks = [
+        ip_network(text)
+        for text in (
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "1.2.3.4/32",
+            "1.2.3.5/32",
+            "::1/128",
+            "fe80::/10",
+            "fc00::/7",
+            "2603:1006::/40",
+        )
+    ]
+    matcher = _network_matcher(tuple(networks))
+    rng = random.Random(5)
+    candidates = [str(ip_address(rng.getrandbits(32))) for _ in range(5000)]
+    candidates += [str(ip_address(rng.getrandbits(128))) for _ in range(500)]
+    candidates += ["10.0.0.0", "9.255.255.255", "11.0.0.0", "1.2.3.3", "1.2.3.6", " 1.2.3.5 "]
+    candidates += ["::1", "::2", "fe80::1", "fd00::1", "2603:1006::1", "not an address"]
+    for text in candidates:
+        try:
+            address = ip_address(text.strip())
+        except ValueError:
+            address = None
+        expected = address is not None and any(
+            address.version == network.version and address in network for network in networks
+        )
+        assert matcher(text) is expected, text
+    assert matcher("10.2.3.4") and not matcher(4)

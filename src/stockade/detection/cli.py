@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Annotated
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -150,6 +151,8 @@ class _Writer:
     def __init__(self, output_format: str, target: IO[str]) -> None:
         self.format = output_format
         self.target = target
+        encoding = (getattr(target, "encoding", None) or "").lower().replace("-", "")
+        self.utf8 = encoding == "utf8"
         self.findings: list[Finding] = []  # only the table format needs them all
         self.count = 0
         self.csv = csv.DictWriter(target, CSV_FIELDS) if output_format == "csv" else None
@@ -158,12 +161,17 @@ class _Writer:
         if output_format == "json":
             target.write("[")
 
+    def _dumps(self, data: dict[str, object]) -> str:
+        if self.utf8:
+            return orjson.dumps(data, default=str).decode()
+        return json.dumps(data, default=str)  # escapes what the target could not encode
+
     def write(self, finding: Finding) -> None:
         data = finding.to_json()
         if self.format == "jsonl":
-            self.target.write(json.dumps(data, default=str) + "\n")
+            self.target.write(self._dumps(data) + "\n")
         elif self.format == "json":
-            self.target.write(("," if self.count else "") + "\n" + json.dumps(data, default=str))
+            self.target.write(("," if self.count else "") + "\n" + self._dumps(data))
         elif self.csv is not None:
             data["events"] = " ".join(finding.events)
             self.csv.writerow(data)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -907,17 +908,34 @@ def _address(text: str) -> IPv4Address | IPv6Address | None:
 
 
 def _network_matcher(networks: tuple[Any, ...]) -> ValueMatcher:
+    # Rules list up to a hundred ranges: as sorted, merged integer intervals per IP version
+    # an address needs one bisection instead of a containment test per network.
+    intervals: dict[int, tuple[list[int], list[int]]] = {}
+    for version in (4, 6):
+        spans = sorted(
+            (int(network.network_address), int(network.broadcast_address))
+            for network in networks
+            if network.version == version
+        )
+        merged: list[list[int]] = []
+        for low, high in spans:
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        intervals[version] = ([low for low, _ in merged], [high for _, high in merged])
+
     def matcher(candidate: Any) -> bool:
         if not isinstance(candidate, str):
             return False
         address = _address(candidate)
         if address is None:
             return False
-        for network in networks:
-            # Mixed-version tests are False, not errors.
-            if address.version == network.version and address in network:
-                return True
-        return False
+        # Mixed-version tests are False, not errors.
+        lows, highs = intervals[address.version]
+        value = int(address)
+        at = bisect_right(lows, value) - 1
+        return at >= 0 and value <= highs[at]
 
     return matcher
 
