@@ -370,3 +370,27 @@ def test_raw_verdicts_from_several_threads(
     single = DetectionEngine(sigmahq.rules)
 
     assert results == [single.raw_verdict(raw) for raw in records]
+
+
+def test_common_literals_are_sought_in_their_fields_value() -> None:
+    rule = parse("selection:\n    TargetFilename|endswith: '.exe'", "selection", "windows")
+    engine = DetectionEngine([rule])
+
+    def verdict(data: str) -> Any:
+        raw = record(11, SYSMON, data)
+        assert rule.matches(with_aliases(flatten_record(orjson.loads(raw)))) == (
+            ".exe" in data.split('"TargetFilename"')[-1].lower()
+        )
+        return engine.raw_verdict(raw)
+
+    # `.exe` in another field's value no longer makes the rule a candidate ...
+    assert verdict('{"Image":"C:\\\\x.exe","TargetFilename":"C:\\\\x.txt"}') == ()
+    # ... in its own value it does, whatever escapes come before it.
+    for value in (
+        "C:\\\\x.EXE",
+        'a \\"quoted\\" name.exe',
+        "tab\\there\\\\.exe",
+        "caf\\u00e9 \\ud83d\\ude00.exe",
+        "\u00e9t\u00e9.exe",
+    ):
+        assert verdict('{"Image":"C:\\\\x.txt","TargetFilename":"' + value + '"}') == (0,)

@@ -69,6 +69,7 @@ __all__ = [
     "ABSENT",
     "COMMON_LITERALS",
     "HYPERSCAN",
+    "IN_VALUE",
     "MIN_LITERAL",
     "NATIVE",
     "RARE_CHARACTERS",
@@ -348,6 +349,12 @@ ABSENT = "\x00"
 """Starts a negative literal in a clause: ``ABSENT + "\x00".join(names)`` holds when none of
 the names is in the text with a value (see `scanplan`, ``null``)."""
 
+IN_VALUE = "\x02"
+"""Starts a positive literal found only inside the value of some names:
+``IN_VALUE + "\x02".join(names) + IN_VALUE + text``, where ``text`` is JSON-escaped and ends
+with ``"`` when it must end the value (see `scanplan`: for literals too common to filter
+anywhere, such as ``.exe``)."""
+
 Checks = tuple[tuple[frozenset[int], frozenset[int]], ...]
 """Clauses as (positive literal ids, negative literal ids)."""
 
@@ -401,6 +408,8 @@ _ANCHORS = re.compile(r'^(?:"[^"]*"|"):"?|"$')
 
 
 def _core(literal: str) -> str:
+    if literal.startswith(IN_VALUE):
+        literal = literal.rsplit(IN_VALUE, 1)[1]
     return _ANCHORS.sub("", literal).replace("\\\\", "\\").lower()
 
 
@@ -757,7 +766,17 @@ def _pattern(literal: str) -> bytes:
         # nothing), names matched as written.
         names = literal[len(ABSENT) :].split(ABSENT)
         return b'"(?:' + b"|".join(map(_escaped, names)) + b')":[^n{]'
+    if literal.startswith(IN_VALUE):
+        # A JSON string value of one of the names, with the text in it: every escape
+        # sequence read whole, so that the text starts at a character, not inside an escape.
+        names, text = literal[len(IN_VALUE) :].rsplit(IN_VALUE, 1)
+        keys = b"|".join(map(_escaped, names.split(IN_VALUE)))
+        return b'"(?:' + keys + b')":"' + _STRING_BODY + _escaped(text)
     return _escaped(literal)
+
+
+_STRING_BODY = rb'(?:[^"\\]|\\[^u]|\\u[0-9a-fA-F]{4})*'
+"""Any run of whole characters of a JSON string, as escape sequences or as themselves."""
 
 
 def _escaped(literal: str) -> bytes:

@@ -72,7 +72,13 @@ from sigma.types import (
 
 from stockade.detection.compile import string_pattern
 from stockade.detection.logsource import INTEGRITY_LEVELS
-from stockade.detection.prefilter import ABSENT, RARE_CHARACTERS, regex_literal
+from stockade.detection.prefilter import (
+    ABSENT,
+    COMMON_LITERALS,
+    IN_VALUE,
+    RARE_CHARACTERS,
+    regex_literal,
+)
 from stockade.detection.prefilter import MIN_LITERAL as _MIN_LITERAL
 
 __all__ = [
@@ -450,11 +456,24 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         ending = '"' if kind == "exact" else ""
         starts = ['":'] if keys is None else keys
         return frozenset(start + '"' + form + ending for start in starts for form in escaped)
+    ending = '"' if kind == "suffix" else ""
+    if names is not None and lowered in COMMON_LITERALS and not set(lowered) <= _SCALAR_TEXT:
+        # Found in most values (`.exe`): it filters only when sought in its field's value.
+        return frozenset(_in_value(names, form + ending) for form in escaped)
     if kind == "suffix":
-        return frozenset(form + '"' for form in escaped)
+        return frozenset(form + ending for form in escaped)
     if len(escaped) == 1:
         return _anywhere(escaped[0])
     return frozenset(escaped)
+
+
+_SCALAR_TEXT = frozenset("0123456789+-.etrufalsn")
+"""Characters of JSON numbers, booleans and null, which are written without quotes: a literal
+made only of them may be found in such a value, not inside a string."""
+
+
+def _in_value(names: tuple[str, ...], text: str) -> str:
+    return IN_VALUE + IN_VALUE.join(names) + IN_VALUE + text
 
 
 _JSON_ESCAPES = {
