@@ -190,6 +190,12 @@ def test_the_judge_merges_a_buckets_always_rules_with_what_the_scan_found() -> N
     for event_id in range(100):  # growing keeps every registration
         judge.register(event_id, "Other", None, ())
     assert judge.verdict(record % "xyz") == (1, 3, 5, 9)
+    with pytest.raises(ValueError, match="rising order"):
+        judge.register(1, "Security", scanner, (5, 3))
+    with pytest.raises(RuntimeError, match="not initialised"):
+        native.Judge.__new__(native.Judge).verdict(record % "abc")
+    with pytest.raises(RuntimeError, match="compiled once"):
+        database.__init__([b"abc"], [0])
     with pytest.raises(TypeError):
         judge.register(1, "Security", "not a scanner", ())
     with pytest.raises(TypeError):

@@ -117,6 +117,11 @@ def test_edge_records(raw: str) -> None:
         '{"Event":{"EventData":{"X":"y"}}}',  # no System: not a record
         '{"Event":{"System":{"EventID":1},"EventData":{"X":"y"}}',  # truncated
         '{"Event":{"System":{"EventID":1,"EventID":2}}}',
+        # Names that decode to what the reader looks for: the decoder's to read.
+        '{"Event":{"System":{"Provider":{"#attributes":{"N\\u0061me":"x"}},"EventID":1}}}',
+        '{"Event":{"System":{"Provider":{"\\u0023attributes":{"Name":"x"}},"EventID":1}}}',
+        # A repeated Event: decoding keeps the last.
+        '{"Event":{"System":{"EventID":1}},"Event":{"EventData":{"A":"1"}}}',
     ],
 )
 def test_uncommon_records_are_left_to_the_python_path(raw: str) -> None:

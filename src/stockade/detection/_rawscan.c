@@ -41,7 +41,12 @@ static int Database_init(Database *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"expressions", "flags", NULL};
     PyObject *expressions, *flags;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO", keywords, &expressions, &flags)) return -1;
-    PyObject *exprs = PySequence_Fast(expressions, "expressions must be a sequence");
+    if (self->db != NULL) { /* scanners hold its scratch space and literal count */
+        PyErr_SetString(PyExc_RuntimeError, "a Database is compiled once");
+        return -1;
+    }
+    /* A tuple holds its items: the bytes stay alive while Hyperscan reads them unlocked. */
+    PyObject *exprs = PySequence_Tuple(expressions);
     if (exprs == NULL) return -1;
     PyObject *flagseq = PySequence_Fast(flags, "flags must be a sequence");
     if (flagseq == NULL) {
@@ -93,7 +98,6 @@ static int Database_init(Database *self, PyObject *args, PyObject *kwargs) {
         hs_free_compile_error(error);
         goto done;
     }
-    if (self->db != NULL) hs_free_database(self->db);
     self->db = db;
     self->count = (unsigned int)n;
     result = 0;
@@ -350,9 +354,10 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
     }
     Py_INCREF(unfit);
     self->unfit = unfit;
-    PyObject *by = PySequence_Fast(by_literal, "by_literal must be a sequence");
+    /* Tuples: reading the plan runs no code that could change them under the loop. */
+    PyObject *by = PySequence_Tuple(by_literal);
     if (by == NULL) return -1;
-    PyObject *always_checked = PySequence_Fast(checked, "checked must be a sequence");
+    PyObject *always_checked = PySequence_Tuple(checked);
     if (always_checked == NULL) {
         Py_DECREF(by);
         return -1;
@@ -819,6 +824,12 @@ static int grow(Judge *self) {
     return 0;
 }
 
+static int judge_ready(Judge *self) {
+    if (self->slots != NULL) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Judge not initialised");
+    return 0;
+}
+
 static PyObject *Judge_register(Judge *self, PyObject *args) {
     long long event_id;
     const char *channel;
@@ -827,15 +838,24 @@ static PyObject *Judge_register(Judge *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Ls#OO!:register", &event_id, &channel, &size, &scanner,
                           &PyTuple_Type, &always))
         return NULL;
+    if (!judge_ready(self)) return NULL;
     if (scanner != Py_None && !PyObject_TypeCheck(scanner, &ScannerType)) {
         PyErr_SetString(PyExc_TypeError, "scanner must be a Scanner or None");
         return NULL;
     }
+    long last = -1;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(always); i++) {
         if (!PyLong_CheckExact(PyTuple_GET_ITEM(always, i))) {
             PyErr_SetString(PyExc_TypeError, "always must be a tuple of ints");
             return NULL;
         }
+        long rule = PyLong_AsLong(PyTuple_GET_ITEM(always, i));
+        if (rule == -1 && PyErr_Occurred()) return NULL;
+        if (rule <= last || rule > (long)UINT32_MAX) { /* the merge relies on it */
+            PyErr_SetString(PyExc_ValueError, "always must be rule indexes in rising order");
+            return NULL;
+        }
+        last = rule;
     }
     if ((self->count + 1) * 2 > self->capacity && grow(self) < 0) return NULL;
     Slot *slot = find_slot(self->slots, self->capacity, event_id, channel, size);
@@ -862,6 +882,7 @@ static PyObject *Judge_verdict(Judge *self, PyObject *raw) {
     Py_ssize_t size, channel_size;
     const char *text = PyUnicode_AsUTF8AndSize(raw, &size), *channel;
     long long event_id;
+    if (!judge_ready(self)) return NULL;
     if (text == NULL) { /* lone surrogates: no bucket */
         PyErr_Clear();
         Py_RETURN_NONE;

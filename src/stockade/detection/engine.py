@@ -264,8 +264,9 @@ class DetectionEngine:
             event_id, channel = key
             probe = self._probe(event_id, channel.lower(), channel)
             self._scan_cache.put(self._scan_name(probe), decider.dump())
-        if judge is not None and decider.settled is not None and self._raw_by_key.get(key):
-            judge.register(*key, decider.settled, decider.always)
+        settled = decider.settled
+        if judge is not None and settled is not None and self._raw_by_key.get(key):
+            judge.register(*key, *settled)
         if candidates is None:
             return None
         if not candidates:

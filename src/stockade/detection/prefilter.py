@@ -461,6 +461,11 @@ class RuleScanner:
             if self.native
             else None
         )
+        self.settled: tuple[object, tuple[int, ...]] | None = (
+            (self._native, always) if tuned and self._native is not None else None
+        )
+        """Once tuning is over (nothing changes any more), the native scanner and the rules
+        always candidate beside it, published together."""
 
     def _native_scanner(
         self,
@@ -572,11 +577,6 @@ class RuleScanner:
         except Exception:  # a damaged or foreign entry: build afresh
             return None
 
-    @property
-    def settled(self) -> object | None:
-        """The native scanner once tuning is over (it no longer changes), else None."""
-        return self._native if self._hits is None else None
-
     def judge(self, raw: str) -> list[int] | None:
         """`candidates` of a raw record (the parser's JSON as str), for a native scanner:
         None when the record cannot be judged raw (guard, unfit characters)."""
@@ -586,7 +586,8 @@ class RuleScanner:
         with self._lock:
             native = self._native
             found = native.scan(raw)  # type: ignore[union-attr]
-            if self._hits is not None and native is self._native:
+            # Counted as the Python scan counts: records it cannot judge are not.
+            if found is not None and self._hits is not None and native is self._native:
                 self._scans += 1
                 if self._scans >= _RETUNE_AFTER:
                     self._retune(native.hits)  # type: ignore[union-attr]
@@ -682,13 +683,20 @@ class RuleScanner:
         else:
             size = len(self._by_literal)
         by_literal, rules, checked = _index(kept, size)
-        if self.native:
-            # Complete before it replaces the old one: `judge` calls that take no lock use
-            # one or the other, each sound.
-            self._native = self._native_scanner(database, by_literal, checked, counting=False)
+        native = (
+            self._native_scanner(database, by_literal, checked, counting=False)
+            if self.native
+            else None
+        )
         self._by_literal, self._rules, self._checked = by_literal, rules, checked
+        # `always` grows before the scan that relies on it replaces the old one: a `judge`
+        # call that takes no lock may pair the old scan with the new `always` (sound), never
+        # the new scan with the old `always`.
         self.always = tuple(sorted(always))
         self._database = database
+        if native is not None:
+            self._native = native
+            self.settled = (native, self.always)
 
     def _compile(self, patterns: list[tuple[bytes, int]]) -> object | None:
         if self.native:

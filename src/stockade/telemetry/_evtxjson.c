@@ -314,8 +314,9 @@ typedef struct {
 static int attribute_member(Cursor *c, const char *name, Py_ssize_t length, int escaped,
                             void *state) {
     Attributes *attributes = state;
+    if (escaped & 1) return FALLBACK; /* "N\u0061me" is Name once decoded */
     for (int i = 0; i < 2 && attributes->names[i] != NULL; i++) {
-        if (!(escaped & 1) && is_name(name, length, attributes->names[i])) {
+        if (is_name(name, length, attributes->names[i])) {
             PyObject *value = plain_scalar(c);
             if (value == NULL) return PyErr_Occurred() ? -1 : FALLBACK;
             Py_XSETREF(*attributes->targets[i], value);
@@ -329,7 +330,8 @@ static int attribute_member(Cursor *c, const char *name, Py_ssize_t length, int 
 static int holder_member(Cursor *c, const char *name, Py_ssize_t length, int escaped,
                          void *state) {
     Attributes *attributes = state;
-    if (!(escaped & 1) && is_name(name, length, "#attributes")) {
+    if (escaped & 1) return FALLBACK;
+    if (is_name(name, length, "#attributes")) {
         if (attributes->seen || c->at >= c->end || *c->at != '{') return FALLBACK;
         attributes->seen = 1;
         return each_member(c, attribute_member, attributes);
@@ -413,7 +415,7 @@ static int system_member(Cursor *c, const char *name, Py_ssize_t length, int esc
 
 typedef struct {
     PyObject *flat;
-    int has_system, has_data;
+    int has_event, has_system, has_data;
     System system;
 } Record;
 
@@ -482,7 +484,9 @@ static int event_member(Cursor *c, const char *name, Py_ssize_t length, int esca
 }
 
 static int root_member(Cursor *c, const char *name, Py_ssize_t length, int escaped, void *state) {
-    if ((escaped & 1) || !is_name(name, length, "Event")) return FALLBACK;
+    Record *record = state;
+    if ((escaped & 1) || !is_name(name, length, "Event") || record->has_event) return FALLBACK;
+    record->has_event = 1; /* a repeated member: the decoder keeps the last, let it decide */
     return each_member(c, event_member, state);
 }
 
