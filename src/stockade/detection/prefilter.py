@@ -586,11 +586,10 @@ class RuleScanner:
         with self._lock:
             native = self._native
             found = native.scan(raw)  # type: ignore[union-attr]
-            # Counted as the Python scan counts: records it cannot judge are not.
-            if found is not None and self._hits is not None and native is self._native:
-                self._scans += 1
-                if self._scans >= _RETUNE_AFTER:
-                    self._retune(native.hits)  # type: ignore[union-attr]
+            # The native scanner counts as `_candidates` does: records it cannot judge are not.
+            if self._hits is not None and native.scans >= _RETUNE_AFTER:  # type: ignore[union-attr]
+                self._scans = native.scans  # type: ignore[union-attr]
+                self._retune(native.hits)  # type: ignore[union-attr]
             return found
 
     def candidates(self, text: bytes) -> list[int] | None:
