@@ -157,6 +157,27 @@ def test_a_native_scanner_reports_what_it_found() -> None:
 
 
 @needs_native
+def test_the_native_scanner_finds_unfit_characters_wherever_they_stand() -> None:
+    # Records of other non-ASCII characters, with an unfit one at every offset (across the
+    # sixteen-byte blocks the scan steps by) or none: judged raw exactly when none is there.
+    database = native.Database([b"abc"], [0])
+    unfit = tuple(char.encode() for char in plan.UNFIT)
+    scanner = native.Scanner(database, ((),), ((7, ((frozenset({0}), frozenset()),)),), unfit)
+    rng = random.Random(11)
+    others = ["a", "b", "c", " ", "\u00e9", "\u00ae", "\u0100", "\u2129", "\U0001f600"]
+    others = [piece.encode().decode("unicode_escape") for piece in others]
+    for _ in range(3000):
+        text = "".join(rng.choice(others) for _ in range(rng.randint(0, 40))) + "abc"
+        if rng.random() < 0.5:
+            at = rng.randint(0, len(text))
+            text = text[:at] + rng.choice(plan.UNFIT) + text[at:]
+        expected = None if any(char in text for char in plan.UNFIT) else [7]
+        assert scanner.scan(text) == expected, text
+    with pytest.raises(TypeError, match="non-ASCII"):
+        native.Scanner(database, ((),), (), (b"k",))
+
+
+@needs_native
 def test_a_native_scanner_refuses_a_bad_plan() -> None:
     database = native.Database([b"abc"], [0])
     with pytest.raises(ValueError, match="literal id"):

@@ -346,9 +346,12 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
         return -1;
     Scanner_release(self);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unfit); i++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(unfit, i)) ||
-            PyBytes_GET_SIZE(PyTuple_GET_ITEM(unfit, i)) == 0) {
-            PyErr_SetString(PyExc_TypeError, "unfit must be a tuple of non-empty bytes");
+        PyObject *sequence = PyTuple_GET_ITEM(unfit, i);
+        /* Non-ASCII characters only: has_unfit looks only where a record is not ASCII. */
+        if (!PyBytes_Check(sequence) || PyBytes_GET_SIZE(sequence) == 0 ||
+            (unsigned char)PyBytes_AS_STRING(sequence)[0] < 0x80) {
+            PyErr_SetString(PyExc_TypeError,
+                            "unfit must be a tuple of UTF-8 encoded non-ASCII characters");
             return -1;
         }
     }
@@ -558,6 +561,38 @@ static int add_rule(Scanner *self, PyObject *result, uint32_t rule) {
     return status;
 }
 
+/* Does the text hold one of the unfit sequences (UTF-8 of non-ASCII characters)? One pass
+ * that stops only at non-ASCII bytes: a memmem per sequence cost a third of a verdict. */
+static int has_unfit(PyObject *unfit, const char *text, Py_ssize_t size) {
+    const Py_ssize_t count = PyTuple_GET_SIZE(unfit);
+    Py_ssize_t i = 0;
+    while (i < size) {
+#ifdef __SSE2__
+        while (i + 16 <= size) {
+            unsigned high = (unsigned)_mm_movemask_epi8(
+                _mm_loadu_si128((const __m128i *)(text + i)));
+            if (high) {
+                i += __builtin_ctz(high);
+                break;
+            }
+            i += 16;
+        }
+        if (i >= size) break;
+#endif
+        if ((unsigned char)text[i] >= 0x80) {
+            for (Py_ssize_t k = 0; k < count; k++) {
+                PyObject *sequence = PyTuple_GET_ITEM(unfit, k);
+                Py_ssize_t length = PyBytes_GET_SIZE(sequence);
+                if (length > 0 && length <= size - i &&
+                    memcmp(text + i, PyBytes_AS_STRING(sequence), (size_t)length) == 0)
+                    return 1;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
 static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
     if (!PyUnicode_Check(raw)) {
         PyErr_SetString(PyExc_TypeError, "scan() takes the record as str");
@@ -573,14 +608,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if (!PyUnicode_IS_ASCII(raw)) {
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->unfit); i++) {
-            PyObject *sequence = PyTuple_GET_ITEM(self->unfit, i);
-            if (memmem(text, (size_t)size, PyBytes_AS_STRING(sequence),
-                       (size_t)PyBytes_GET_SIZE(sequence)) != NULL)
-                Py_RETURN_NONE;
-        }
-    }
+    if (!PyUnicode_IS_ASCII(raw) && has_unfit(self->unfit, text, size)) Py_RETURN_NONE;
     if (size > UINT32_MAX || unfit_json(text, size)) Py_RETURN_NONE;
     /* Allocated before the scan: allocating a list may run the collector, hence other
      * threads, which must not find the stamps half written. From here on nothing does. */
