@@ -90,6 +90,7 @@ def hunt(paths: list[Path], workers: int, data_dir: Path) -> dict[str, float]:
     return {
         "events": float(summary.group(1).replace(",", "")),
         "hunt_seconds": float(summary.group(3)),
+        "hunt_rate": float(summary.group(4).replace(",", "")),  # from the unrounded seconds
         "matches": float(summary.group(5).replace(",", "")),
         "wall_seconds": float(wall),
         "peak_rss_mb": int(peak_kib) / 1024,
@@ -176,7 +177,7 @@ def main() -> None:
         result = hunt(paths, workers, data_dir)
         print(
             f"hunt --workers {workers}: {result['events']:,.0f} events, "
-            f"{result['events'] / result['hunt_seconds']:,.0f} events/s hunting "
+            f"{result['hunt_rate']:,.0f} events/s hunting "
             f"({result['hunt_seconds']:.1f} s), {result['events'] / result['wall_seconds']:,.0f} "
             f"events/s end to end with rule loading ({result['wall_seconds']:.1f} s), "
             f"{result['matches']:,.0f} matches, peak RSS {result['peak_rss_mb']:.0f} MB, "
