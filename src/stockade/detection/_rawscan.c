@@ -7,8 +7,11 @@
  *
  *   Database(expressions, flags)   Hyperscan block-mode database, literal i = expression i
  *   Database.deserialize(data)     from Database.serialize()
- *   Scanner(database, by_literal, checked, unfit, count)
+ *   Scanner(database, by_literal, checked, unfit, count, exclusions)
  *   Scanner.scan(raw: str)         -> list of rule indexes, or None (judge the record in full)
+ *
+ * With exclusions (exclusion.py), a candidate whose exclusion holds on the record's EventData
+ * is left out: the one refinement the Python scan does not make.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -199,6 +202,16 @@ typedef struct {
     uint32_t rule, clause_start, clause_end; /* into clauses */
 } Entry;
 
+/* A member of a record's EventData: the name and the value as the JSON text holds them. */
+typedef struct {
+    const char *name, *value;
+    uint32_t name_size, value_size;
+    int string; /* the value is a JSON string (value is its body, escapes and all) */
+} Member;
+
+#define MAX_MEMBERS 128
+enum { TEST_EXACT, TEST_PREFIX, TEST_SUFFIX, TEST_CONTAINS, TEST_KINDS };
+
 typedef struct {
     PyObject_HEAD
     Database *database; /* NULL: no literals */
@@ -219,6 +232,16 @@ typedef struct {
     uint64_t *hits; /* per literal, while counting */
     uint64_t scans;
     PyObject *unfit; /* tuple of bytes */
+    /* Exclusions (exclusion.py): per rule a range of alternatives, each a range of tests. */
+    uint32_t *exclusion_ints; /* header, rules, alternatives, tests, names (see read_exclusions) */
+    char *exclusion_pool;     /* names and literals */
+    uint32_t *excluded_from, *excluded_to; /* per rule: its alternatives (from == to: none) */
+    const uint32_t *alternatives, *tests, *names;
+    Member members[MAX_MEMBERS]; /* EventData of the record scanned, once walked */
+    int member_count;            /* -1: not a flat EventData, nothing is excluded */
+    uint32_t walked;             /* == generation: members are this record's */
+    char *value;                 /* one value unescaped and lower-cased */
+    size_t value_capacity;
 } Scanner;
 
 /* Growable arrays used while reading the plan. */
@@ -312,6 +335,198 @@ done:
     return result;
 }
 
+/* Reads exclusions as exclusion.encode() lays them out: (ints, pool). ints holds u32s:
+ *   rules, alternatives, tests, names          counts (the header)
+ *   rules x (rule, first alternative, end)      alternatives x (first test, end)
+ *   tests x (kind, first name, end, literal offset, literal size)
+ *   names x (offset, size)                     offsets into pool
+ * Rules beyond the scan's own are never candidates here, so they are left out. */
+static int read_exclusions(Scanner *self, PyObject *exclusions) {
+    PyObject *ints, *pool;
+    if (!PyTuple_Check(exclusions) || PyTuple_GET_SIZE(exclusions) != 2 ||
+        !PyBytes_Check(ints = PyTuple_GET_ITEM(exclusions, 0)) ||
+        !PyBytes_Check(pool = PyTuple_GET_ITEM(exclusions, 1))) {
+        PyErr_SetString(PyExc_TypeError, "exclusions must be (ints: bytes, pool: bytes)");
+        return -1;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(ints), pool_size = PyBytes_GET_SIZE(pool);
+    uint32_t header[4];
+    if (size % 4 != 0 || size < 16 || pool_size > UINT32_MAX) goto bad;
+    memcpy(header, PyBytes_AS_STRING(ints), sizeof header);
+    uint64_t rules = header[0], alternatives = header[1], tests = header[2], names = header[3];
+    if ((uint64_t)size / 4 != 4 + 3 * rules + 2 * alternatives + 5 * tests + 2 * names) goto bad;
+    self->exclusion_ints = PyMem_Malloc((size_t)size);
+    self->exclusion_pool = PyMem_Malloc((size_t)pool_size + 1);
+    self->excluded_from = PyMem_Calloc(self->rules, sizeof(uint32_t));
+    self->excluded_to = PyMem_Calloc(self->rules, sizeof(uint32_t));
+    if (self->exclusion_ints == NULL || self->exclusion_pool == NULL ||
+        self->excluded_from == NULL || self->excluded_to == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(self->exclusion_ints, PyBytes_AS_STRING(ints), (size_t)size);
+    memcpy(self->exclusion_pool, PyBytes_AS_STRING(pool), (size_t)pool_size);
+    const uint32_t *rule_part = self->exclusion_ints + 4;
+    self->alternatives = rule_part + 3 * rules;
+    self->tests = self->alternatives + 2 * alternatives;
+    self->names = self->tests + 5 * tests;
+    for (uint64_t i = 0; i < rules; i++) {
+        uint32_t rule = rule_part[3 * i], from = rule_part[3 * i + 1], to = rule_part[3 * i + 2];
+        if (from > to || to > alternatives) goto bad;
+        if (rule < self->rules) {
+            self->excluded_from[rule] = from;
+            self->excluded_to[rule] = to;
+        }
+    }
+    for (uint64_t i = 0; i < alternatives; i++)
+        if (self->alternatives[2 * i] > self->alternatives[2 * i + 1] ||
+            self->alternatives[2 * i + 1] > tests)
+            goto bad;
+    for (uint64_t i = 0; i < tests; i++) {
+        const uint32_t *test = self->tests + 5 * i;
+        if (test[0] >= TEST_KINDS || test[1] >= test[2] || test[2] > names ||
+            (uint64_t)test[3] + test[4] > (uint64_t)pool_size)
+            goto bad;
+    }
+    for (uint64_t i = 0; i < names; i++)
+        if ((uint64_t)self->names[2 * i] + self->names[2 * i + 1] > (uint64_t)pool_size) goto bad;
+    return 0;
+bad:
+    PyErr_SetString(PyExc_ValueError, "exclusions are not laid out as exclusion.encode() does");
+    return -1;
+}
+
+/* The members of the record's EventData, when it is one flat object of scalars written as the
+ * parser writes JSON, with no UserData beside it (whose leaves flattening would lay over
+ * it): then flattening takes each member as it is, the last of a repeated name winning.
+ * Otherwise -1, and nothing is excluded. */
+static int walk_event_data(const char *text, Py_ssize_t size, Member *members) {
+    static const char key[] = "\"EventData\":{", user_data[] = "\"UserData\":";
+    const char *at = memmem(text, (size_t)size, key, sizeof key - 1);
+    if (at == NULL) return -1;
+    Py_ssize_t i = at - text + (Py_ssize_t)(sizeof key - 1);
+    if (memmem(text + i, (size_t)(size - i), key, sizeof key - 1) != NULL ||
+        memmem(text, (size_t)size, user_data, sizeof user_data - 1) != NULL)
+        return -1;
+    int count = 0;
+    if (i < size && text[i] == '}') return 0;
+    for (;;) {
+        if (count == MAX_MEMBERS || i >= size || text[i] != '"') return -1;
+        Member *member = &members[count++];
+        Py_ssize_t name = ++i;
+        while (i < size && text[i] != '"' && text[i] != '\\') i++;
+        if (i + 1 >= size || text[i] != '"' || text[i + 1] != ':') return -1; /* escaped */
+        member->name = text + name;
+        member->name_size = (uint32_t)(i - name);
+        i += 2;
+        if (i >= size) return -1;
+        if (text[i] == '"') {
+            Py_ssize_t value = ++i;
+            while (i < size && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+            if (i >= size) return -1;
+            member->value = text + value;
+            member->value_size = (uint32_t)(i - value);
+            member->string = 1;
+            i++;
+        } else if (text[i] == '{' || text[i] == '[') {
+            return -1;
+        } else {
+            while (i < size && text[i] != ',' && text[i] != '}') i++; /* a number, null, ... */
+            member->value = NULL;
+            member->value_size = 0;
+            member->string = 0;
+        }
+        if (i >= size) return -1;
+        if (text[i] == '}') return count;
+        if (text[i] != ',') return -1;
+        i++;
+    }
+}
+
+/* The member's string unescaped and ASCII lower-cased into self->value; -1 when it is not a
+ * string or holds a \u escape (then no test on it is taken to hold). */
+static Py_ssize_t lowered_value(Scanner *self, const Member *member) {
+    if (!member->string) return -1;
+    if (self->value_capacity < member->value_size) {
+        char *grown = PyMem_Realloc(self->value, member->value_size);
+        if (grown == NULL) return -1; /* no memory: simply no exclusion */
+        self->value = grown;
+        self->value_capacity = member->value_size;
+    }
+    const char *in = member->value, *end = in + member->value_size;
+    char *out = self->value;
+    while (in < end) {
+        char c = *in++;
+        if (c == '\\') {
+            if (in >= end) return -1;
+            switch (*in++) {
+            case '"': c = '"'; break;
+            case '\\': c = '\\'; break;
+            case '/': c = '/'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            default: return -1;
+            }
+        } else if (c >= 'A' && c <= 'Z') {
+            c = (char)(c + ('a' - 'A'));
+        }
+        *out++ = c;
+    }
+    return out - self->value;
+}
+
+/* Does the test hold on this record's members? Its field's value is that of the first of
+ * its names the record has (logsource.with_aliases), and must be a string. */
+static int test_holds(Scanner *self, const uint32_t *test) {
+    const Member *found = NULL;
+    for (uint32_t n = test[1]; n < test[2] && found == NULL; n++) {
+        const char *name = self->exclusion_pool + self->names[2 * n];
+        uint32_t name_size = self->names[2 * n + 1];
+        for (int m = 0; m < self->member_count; m++) {
+            const Member *member = &self->members[m];
+            if (member->name_size == name_size && memcmp(member->name, name, name_size) == 0)
+                found = member; /* the last one wins, as in decoding */
+        }
+    }
+    if (found == NULL) return 0;
+    Py_ssize_t size = lowered_value(self, found);
+    if (size < 0) return 0;
+    const char *literal = self->exclusion_pool + test[3];
+    size_t literal_size = test[4];
+    if (literal_size > (size_t)size) return 0;
+    switch (test[0]) {
+    case TEST_EXACT:
+        return literal_size == (size_t)size && memcmp(self->value, literal, literal_size) == 0;
+    case TEST_PREFIX:
+        return memcmp(self->value, literal, literal_size) == 0;
+    case TEST_SUFFIX:
+        return memcmp(self->value + size - literal_size, literal, literal_size) == 0;
+    default:
+        return literal_size == 0 ||
+               memmem(self->value, (size_t)size, literal, literal_size) != NULL;
+    }
+}
+
+/* Is the rule ruled out for this record: does one of its exclusion's alternatives hold? */
+static int excluded(Scanner *self, uint32_t rule, const char *text, Py_ssize_t size) {
+    if (self->excluded_from == NULL || rule >= self->rules) return 0;
+    for (uint32_t a = self->excluded_from[rule]; a < self->excluded_to[rule]; a++) {
+        uint32_t first = self->alternatives[2 * a], end = self->alternatives[2 * a + 1];
+        if (first < end && self->walked != self->generation) {
+            self->walked = self->generation;
+            self->member_count = walk_event_data(text, size, self->members);
+        }
+        int holds = 1;
+        for (uint32_t t = first; t < end && holds; t++)
+            holds = self->member_count >= 0 && test_holds(self, self->tests + 5 * t);
+        if (holds) return 1;
+    }
+    return 0;
+}
+
 static void Scanner_release(Scanner *self) {
     if (self->scratch != NULL) hs_free_scratch(self->scratch);
     self->scratch = NULL;
@@ -326,6 +541,14 @@ static void Scanner_release(Scanner *self) {
     PyMem_Free(self->found);
     PyMem_Free(self->rule_stamp);
     PyMem_Free(self->hits);
+    PyMem_Free(self->exclusion_ints);
+    PyMem_Free(self->exclusion_pool);
+    PyMem_Free(self->excluded_from);
+    PyMem_Free(self->excluded_to);
+    PyMem_Free(self->value);
+    self->exclusion_ints = self->excluded_from = self->excluded_to = NULL;
+    self->exclusion_pool = self->value = NULL;
+    self->value_capacity = 0;
     self->literal_start = self->found = self->ids = self->literal_stamp = self->rule_stamp = NULL;
     self->entries = self->checked = NULL;
     self->clauses = NULL;
@@ -338,11 +561,12 @@ static void Scanner_dealloc(Scanner *self) {
 }
 
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"database", "by_literal", "checked", "unfit", "count", NULL};
-    PyObject *database, *by_literal, *checked, *unfit;
+    static char *keywords[] = {"database", "by_literal", "checked", "unfit",
+                               "count",    "exclusions", NULL};
+    PyObject *database, *by_literal, *checked, *unfit, *exclusions = Py_None;
     int count = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!|p", keywords, &database, &by_literal,
-                                     &checked, &PyTuple_Type, &unfit, &count))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!|pO", keywords, &database, &by_literal,
+                                     &checked, &PyTuple_Type, &unfit, &count, &exclusions))
         return -1;
     Scanner_release(self);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unfit); i++) {
@@ -450,7 +674,9 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
             goto done;
         }
     }
+    if (exclusions != Py_None && read_exclusions(self, exclusions) < 0) goto done;
     self->generation = 0;
+    self->walked = 0;
     self->scans = 0;
     result = 0;
 done:
@@ -551,9 +777,11 @@ static int holds(const Scanner *self, uint32_t start, uint32_t end) {
     return 1;
 }
 
-static int add_rule(Scanner *self, PyObject *result, uint32_t rule) {
+static int add_rule(Scanner *self, PyObject *result, uint32_t rule, const char *text,
+                    Py_ssize_t size) {
     if (self->rule_stamp[rule] == self->generation) return 0;
     self->rule_stamp[rule] = self->generation;
+    if (excluded(self, rule, text, size)) return 0;
     PyObject *number = PyLong_FromUnsignedLong(rule);
     if (number == NULL) return -1;
     int status = PyList_Append(result, number);
@@ -618,6 +846,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
         memset(self->literal_stamp, 0, ((size_t)self->literals + 1) * sizeof(uint32_t));
         memset(self->rule_stamp, 0, (size_t)self->rules * sizeof(uint32_t));
         self->generation = 1;
+        self->walked = 0;
     }
     self->found_count = 0;
     if (self->database != NULL) {
@@ -636,7 +865,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
     for (uint32_t i = 0; i < self->checked_count; i++) {
         const Entry *entry = &self->checked[i];
         if (holds(self, entry->clause_start, entry->clause_end) &&
-            add_rule(self, result, entry->rule) < 0)
+            add_rule(self, result, entry->rule, text, size) < 0)
             goto error;
     }
     for (uint32_t f = 0; f < self->found_count; f++) {
@@ -646,7 +875,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
             const Entry *entry = &self->entries[e];
             if (self->rule_stamp[entry->rule] == self->generation) continue;
             if (holds(self, entry->clause_start, entry->clause_end) &&
-                add_rule(self, result, entry->rule) < 0)
+                add_rule(self, result, entry->rule, text, size) < 0)
                 goto error;
         }
     }

@@ -7,7 +7,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stockade.detection import scanplan
+from stockade.detection import exclusion, scanplan
 from stockade.detection.compile import CompiledRule, Predicate, compile_condition
 from stockade.detection.correlate import CompiledCorrelation, Correlator, event_moment
 from stockade.detection.logsource import FIELD_ALIASES, event_id_of, with_aliases
@@ -326,6 +326,7 @@ class DetectionEngine:
     ) -> RuleScanner | None:
         always: list[int] = []
         scanned: list[tuple[int, scanplan.Clauses]] = []
+        exclusions: list[tuple[int, exclusion.Exclusion]] = []
         for index in indexes:
             needs = scanplan.specialise(self._translation(index), probe)
             if needs is False:
@@ -335,4 +336,14 @@ class DetectionEngine:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here
                 scanned.append((index, clauses))
-        return RuleScanner.build(always, scanned, guard=scanplan.RAW_GUARD, unfit=scanplan.UNFIT)
+                trees = self._rules[index].trees
+                found = exclusion.exclusion(trees, compile_condition, probe, keys) if trees else ()
+                if found:
+                    exclusions.append((index, found))
+        return RuleScanner.build(
+            always,
+            scanned,
+            guard=scanplan.RAW_GUARD,
+            unfit=scanplan.UNFIT,
+            exclusions=exclusion.encode(exclusions) if exclusions else None,
+        )

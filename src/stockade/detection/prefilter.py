@@ -436,6 +436,7 @@ class RuleScanner:
         patterns: tuple[tuple[bytes, int], ...] = (),
         tuned: bool = False,
         unfit: tuple[str, ...] | None = None,
+        exclusions: tuple[bytes, bytes] | None = None,
     ) -> None:
         self.always = always
         self._guard = guard_id
@@ -450,6 +451,8 @@ class RuleScanner:
         self._unfit = unfit
         """Native only (None otherwise): characters that keep a record from being judged raw."""
         self.native = unfit is not None
+        self._exclusions = exclusions if self.native else None
+        """Native only: what rules a candidate out on a record (`exclusion.encode`)."""
         # Literal frequencies, counted over the first scans, then used to tune the scan.
         self._hits: list[int] | None = None if tuned else [0] * len(by_literal)
         self._scans = 0
@@ -475,7 +478,9 @@ class RuleScanner:
         counting: bool,
     ) -> object:
         unfit = tuple(char.encode() for char in self._unfit or ())
-        return _rawscan.Scanner(database, by_literal, checked, unfit, counting)  # type: ignore[union-attr]
+        return _rawscan.Scanner(  # type: ignore[union-attr]
+            database, by_literal, checked, unfit, counting, self._exclusions
+        )
 
     @classmethod
     def build(
@@ -484,11 +489,13 @@ class RuleScanner:
         scanned: list[tuple[int, tuple[frozenset[str], ...]]],
         guard: bytes | None = None,
         unfit: Iterable[str] = (),
+        exclusions: tuple[bytes, bytes] | None = None,
     ) -> RuleScanner | None:
         """None when Hyperscan is missing or refuses the literals: the caller then matches
         records in full. Each rule's clauses come most selective first. ``guard`` matches
         records that cannot be judged raw; ``unfit`` lists characters that make a record so
-        (the native scanner checks both itself)."""
+        (the native scanner checks both itself). ``exclusions`` (`exclusion.encode`): what rules
+        a candidate out on a record, which only the native scanner checks."""
         if hyperscan is None:
             return None
         native = _rawscan is not None and guard == _rawscan.GUARD
@@ -533,6 +540,7 @@ class RuleScanner:
             rules,
             patterns,
             unfit=tuple(unfit) if native else None,
+            exclusions=exclusions if native else None,
         )
 
     def dump(self) -> bytes:
@@ -553,6 +561,7 @@ class RuleScanner:
             self._patterns,
             self._hits is None,
             self._unfit,
+            self._exclusions,
         )
         return pickle.dumps((_DUMP_FORMAT, state, database), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -565,7 +574,7 @@ class RuleScanner:
             version, state, database = pickle.loads(data)
             if version != _DUMP_FORMAT:
                 return None
-            always, by_literal, guard, checked, rules, patterns, tuned, unfit = state
+            always, by_literal, guard, checked, rules, patterns, tuned, unfit, exclusions = state
             if unfit is not None and _rawscan is None:
                 return None  # dumped by a native build
             if database is not None and unfit is not None:
@@ -573,7 +582,18 @@ class RuleScanner:
             elif database is not None:
                 database = hyperscan.loadb(bytes(database), hyperscan.HS_MODE_BLOCK)
                 database.scratch = hyperscan.Scratch(database)  # loadb leaves it without
-            return cls(always, database, by_literal, guard, checked, rules, patterns, tuned, unfit)
+            return cls(
+                always,
+                database,
+                by_literal,
+                guard,
+                checked,
+                rules,
+                patterns,
+                tuned,
+                unfit,
+                exclusions,
+            )
         except Exception:  # a damaged or foreign entry: build afresh
             return None
 
@@ -796,6 +816,6 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 8
+_DUMP_FORMAT = 9
 _RETUNE_AFTER = 1000  # scans counted before the scan is tuned to what they found
 _DOMINANT = 0.97  # a literal found in this share of records satisfies its clauses: dropped

@@ -90,6 +90,7 @@ __all__ = [
     "Formula",
     "case_variants",
     "clauses",
+    "foldable",
     "raw_bucket",
     "raw_keys",
     "raw_text",
@@ -249,7 +250,7 @@ def _node(node: object, known: Callable[[object], Callable[[Any], bool]]) -> For
     if isinstance(node, ConditionNOT):
         return True
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        if node.field in KNOWN_FIELDS and _foldable(node.field, node.value):
+        if node.field in KNOWN_FIELDS and foldable(node.field, node.value):
             return ("known", known(node))
         return _field(node.field, node.value)
     if isinstance(node, ConditionValueExpression):
@@ -260,7 +261,7 @@ def _node(node: object, known: Callable[[object], Callable[[Any], bool]]) -> For
     return True
 
 
-def _foldable(field: str, value: object) -> bool:
+def foldable(field: str, value: object) -> bool:
     """Can the leaf be decided from the bucket's key alone? The bucket knows the EventID as
     an int and the channel only lower-cased, so cased and regex tests on Channel cannot."""
     if isinstance(value, SigmaString) and value.contains_placeholder():
@@ -268,7 +269,7 @@ def _foldable(field: str, value: object) -> bool:
     if field == "EventID":
         return type(value) is not SigmaFieldReference  # the other field is not in the bucket key
     if type(value) is SigmaExpansion:
-        return all(_foldable(field, item) for item in value.values)
+        return all(foldable(field, item) for item in value.values)
     return type(value) is SigmaString
 
 

@@ -1,0 +1,263 @@
+r"""Filters a raw record proves true, so that the rules they filter need not be evaluated.
+
+SigmaHQ rules pair a broad selection with filters: "a system DLL name loaded from anywhere
+*but* ``C:\Windows\System32\``". The scan (`scanplan`) can only tell that the selection may
+hold, so every image load of such a DLL used to be decoded and matched in Python, to learn
+that the filter ruled it out. An *exclusion* is the part of a rule's ``not`` branches that can
+be checked exactly on the raw record: when any of its alternatives holds, the rule cannot
+match, whatever the rest of the record says.
+
+An exclusion is a disjunction of conjunctions of *tests*. A test is a plain, case-insensitive
+string comparison (``exact``, ``prefix``, ``suffix``, ``contains``) of one field, with an ASCII
+literal: exactly what `compile` does for such a leaf (it lower-cases the value; records with
+characters that lower-case to ASCII are not judged raw at all, `scanplan.UNFIT`), so the native
+scanner can decide it on the field's JSON string. A field is named by the names its value may
+have in the record, in the order `logsource.with_aliases` prefers them (``Image``, then
+``NewProcessName`` in Security 4688). Only fields flattening takes from ``EventData`` as they
+are qualify: not ``System`` fields, attributes, renamed or rewritten ones.
+
+Built as proofs: ``prove(node)`` is a formula that implies the node holds, ``refute(node)``
+one that implies it does not (``not`` swaps them, ``and`` / ``or`` combine them as logic
+says, anything else proves nothing). A rule's exclusion is the refutation of its condition.
+Pure; the native scanner (``_rawscan.c``) evaluates exclusions, where it is built.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from itertools import product
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+)
+from sigma.types import SigmaExpansion, SigmaString
+
+from stockade.detection.compile import string_pattern
+from stockade.detection.scanplan import KNOWN_FIELDS, foldable
+
+__all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion"]
+
+Test = tuple[tuple[str, ...], str, str]
+"""(names of the field in the record, most preferred first; kind; lower-cased literal)."""
+Exclusion = tuple[tuple[Test, ...], ...]
+"""Alternatives, each a conjunction of tests: the rule cannot match where one holds."""
+
+KINDS = ("exact", "prefix", "suffix", "contains")
+"""Test kinds, numbered as the native scanner reads them."""
+
+MAX_ALTERNATIVES = 64
+MAX_TESTS = 8
+"""Bounds on one exclusion (dropping an alternative only weakens it: each implies it)."""
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+_NOT_EVENT_DATA = frozenset(
+    {
+        # System fields and attributes (flattening takes them from System, last)
+        "EventID",
+        "Channel",
+        "Computer",
+        "EventRecordID",
+        "Level",
+        "Task",
+        "Keywords",
+        "Version",
+        "Opcode",
+        "Provider_Name",
+        "Provider_Guid",
+        "TimeCreated",
+        "UserID",
+        "Name",
+        "Guid",
+        "EventSourceName",
+        "Qualifiers",
+        "SystemTime",
+        "ProcessID",
+        "ThreadID",
+        "ActivityID",
+        "RelatedActivityID",
+        "xmlns",
+        # unnamed values, and values `logsource.with_aliases` rewrites
+        "Data",
+        "IntegrityLevel",
+    }
+)
+
+Formula = Any
+"""True, False, ("test", Test), ("and" | "or", members)."""
+
+
+def exclusion(
+    trees: tuple[object, ...],
+    known: Callable[[object], Callable[[Any], bool]],
+    probe: Mapping[str, Any],
+    keys: Mapping[str, tuple[str, ...]],
+) -> Exclusion:
+    """The exclusion of a rule with these condition trees (alternatives), for records of the
+    bucket ``probe`` describes; ``known`` compiles EventID / Channel leaves (decided by the
+    bucket), ``keys`` names fields held under other names (`scanplan.raw_keys`). Empty: no
+    exclusion."""
+    formula = _and([_refute(tree, known, probe, keys) for tree in trees])
+    return _alternatives(formula)
+
+
+def _prove(node: object, known: Any, probe: Any, keys: Any) -> Formula:
+    if isinstance(node, ConditionNOT):
+        return _refute(node.args[0], known, probe, keys)
+    if isinstance(node, ConditionAND):
+        return _and([_prove(arg, known, probe, keys) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _or([_prove(arg, known, probe, keys) for arg in node.args])
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(node, known, probe, keys, proving=True)
+    return False
+
+
+def _refute(node: object, known: Any, probe: Any, keys: Any) -> Formula:
+    if isinstance(node, ConditionNOT):
+        return _prove(node.args[0], known, probe, keys)
+    if isinstance(node, ConditionAND):
+        return _or([_refute(arg, known, probe, keys) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _and([_refute(arg, known, probe, keys) for arg in node.args])
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(node, known, probe, keys, proving=False)
+    return False
+
+
+def _leaf(
+    node: ConditionFieldEqualsValueExpression,
+    known: Callable[[object], Callable[[Any], bool]],
+    probe: Mapping[str, Any],
+    keys: Mapping[str, tuple[str, ...]],
+    proving: bool,
+) -> Formula:
+    if node.field in KNOWN_FIELDS:
+        if not foldable(node.field, node.value):
+            return False
+        try:
+            holds = bool(known(node)(probe))
+        except Exception:  # a test the bucket cannot decide: no proof either way
+            return False
+        return holds if proving else not holds
+    if not proving:
+        return False  # a test failing cannot be told from the raw text exactly enough
+    value = node.value
+    values = value.values if type(value) is SigmaExpansion else [value]
+    tests = [_test(node.field, item, keys) for item in values]
+    return _or(tests)
+
+
+def _test(field: str, value: object, keys: Mapping[str, tuple[str, ...]]) -> Formula:
+    if type(value) is not SigmaString or value.contains_placeholder():
+        return False  # cased strings, regexes, numbers, null, CIDR, field references, ...
+    names = keys.get(field, (field,))
+    if any(name in _NOT_EVENT_DATA or _PLAIN_NAME.fullmatch(name) is None for name in names):
+        return False
+    pattern = string_pattern(value, cased=False)
+    if pattern.kind not in KINDS or not pattern.text.isascii():
+        return False
+    return ("test", (names, pattern.kind, pattern.text))
+
+
+def _join(tag: str, members: list[Formula]) -> Formula:
+    absorbing = tag == "or"
+    flat: list[Formula] = []
+    for member in members:
+        if member is absorbing:
+            return absorbing
+        if member is (not absorbing):
+            continue
+        if member[0] == tag:
+            flat.extend(member[1])
+        elif member not in flat:
+            flat.append(member)
+    if not flat:
+        return not absorbing
+    return flat[0] if len(flat) == 1 else (tag, tuple(flat))
+
+
+def _and(members: list[Formula]) -> Formula:
+    return _join("and", members)
+
+
+def _or(members: list[Formula]) -> Formula:
+    return _join("or", members)
+
+
+def _alternatives(formula: Formula) -> Exclusion:
+    """The formula in disjunctive form, shortest alternatives first, within the bounds."""
+    if formula is True:
+        # The rule can never match in this bucket: one alternative with no test holds always.
+        return ((),)
+    found = _dnf(formula)
+    found = sorted(
+        {alternative for alternative in found if len(alternative) <= MAX_TESTS}, key=_size
+    )
+    return tuple(found[:MAX_ALTERNATIVES])
+
+
+def _size(alternative: tuple[Test, ...]) -> tuple[int, tuple[Test, ...]]:
+    return len(alternative), alternative
+
+
+def _dnf(formula: Formula) -> list[tuple[Test, ...]]:
+    if formula is False:
+        return []
+    tag = formula[0]
+    if tag == "test":
+        return [(formula[1],)]
+    members = [_dnf(member) for member in formula[1]]
+    if tag == "or":
+        return [alternative for member in members for alternative in member]
+    result: list[tuple[Test, ...]] = [()]
+    for member in members:
+        if not member:
+            return []
+        # Keep the smallest alternatives of each member when the product would grow too big.
+        member = sorted(member, key=_size)[:MAX_ALTERNATIVES]
+        result = [
+            tuple(dict.fromkeys((*left, *right)))
+            for left, right in product(result, member)
+            if len(left) + len(right) <= MAX_TESTS
+        ]
+        result = sorted(result, key=_size)[:MAX_ALTERNATIVES]
+        if not result:
+            return []
+    return result
+
+
+def encode(exclusions: Sequence[tuple[int, Exclusion]]) -> tuple[bytes, bytes]:
+    """Rules' exclusions as the native scanner reads them: (u32s, pool of names and literals);
+    see ``read_exclusions`` in ``_rawscan.c``."""
+    pool = bytearray()
+    offsets: dict[str, tuple[int, int]] = {}
+
+    def pooled(text: str) -> tuple[int, int]:
+        found = offsets.get(text)
+        if found is None:
+            data = text.encode()
+            found = offsets[text] = (len(pool), len(data))
+            pool.extend(data)
+        return found
+
+    rules: list[int] = []
+    alternatives: list[int] = []
+    tests: list[int] = []
+    names: list[int] = []
+    for rule, exclusion in exclusions:
+        rules += (rule, len(alternatives) // 2, len(alternatives) // 2 + len(exclusion))
+        for alternative in exclusion:
+            alternatives += (len(tests) // 5, len(tests) // 5 + len(alternative))
+            for field_names, kind, literal in alternative:
+                first = len(names) // 2
+                for name in field_names:
+                    names.extend(pooled(name))
+                tests += (KINDS.index(kind), first, len(names) // 2, *pooled(literal))
+    header = [len(rules) // 3, len(alternatives) // 2, len(tests) // 5, len(names) // 2]
+    return array("I", header + rules + alternatives + tests + names).tobytes(), bytes(pool)

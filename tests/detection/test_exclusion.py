@@ -1,0 +1,266 @@
+"""Exclusions: what a rule's filters prove on a raw record, and the native scanner's reading."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import orjson
+import pytest
+from test_scanplan import RULE_DIRS, SYSMON, parse, raw_records, record
+
+from stockade.detection import (
+    DetectionEngine,
+    RuleSet,
+    engine,
+    load_rule_paths,
+    prefilter,
+    scanplan,
+)
+from stockade.detection.compile import compile_condition
+from stockade.detection.exclusion import Exclusion, encode, exclusion
+from stockade.detection.logsource import FIELD_ALIASES, with_aliases
+from stockade.telemetry.eventlog import flatten_record
+
+native = prefilter._rawscan
+needs_native = pytest.mark.skipif(native is None, reason="the native scan is not built")
+
+SIDELOAD = """
+    selection:
+        ImageLoaded|endswith: '\\\\version.dll'
+    filter_main_system:
+        ImageLoaded|contains:
+            - 'C:\\\\Windows\\\\System32\\\\'
+            - 'C:\\\\Windows\\\\SysWOW64\\\\'
+    filter_main_defender:
+        ImageLoaded|startswith: 'C:\\\\ProgramData\\\\Microsoft\\\\Windows Defender\\\\'
+        Image|endswith: '\\\\MsMpEng.exe'
+    filter_optional_regex:
+        Image|re: '.*\\\\Temp\\\\.*'
+"""
+
+
+def excluded_by(
+    selections: str, condition: str, probe: dict[str, object] | None = None
+) -> Exclusion:
+    rule = parse(selections, condition)
+    probe = probe or {"EventID": 7, "Channel": SYSMON}
+    return exclusion(rule.trees, compile_condition, probe, scanplan.raw_keys({}))
+
+
+def test_filters_become_alternatives_and_what_cannot_be_checked_is_left_out() -> None:
+    found = excluded_by(SIDELOAD, "selection and not 1 of filter_*")
+
+    assert found == (
+        ((("ImageLoaded",), "contains", "c:\\windows\\system32\\"),),
+        ((("ImageLoaded",), "contains", "c:\\windows\\syswow64\\"),),
+        (
+            (("ImageLoaded",), "prefix", "c:\\programdata\\microsoft\\windows defender\\"),
+            (("Image",), "suffix", "\\msmpeng.exe"),
+        ),
+    )  # the regex filter proves nothing: an exclusion may only be weaker than the filter
+
+
+def test_only_a_not_excludes_and_logic_is_followed_through() -> None:
+    assert excluded_by(SIDELOAD, "selection") == ()
+    assert excluded_by(SIDELOAD, "selection or not filter_main_system") == ()
+    # not (a or b) and not c: either excludes; not (a and b): both must hold.
+    both = excluded_by(SIDELOAD, "selection and not (filter_main_system and filter_main_defender)")
+    assert all(len(alternative) == 3 for alternative in both) and len(both) == 2
+    # Double negation proves nothing about a failing test.
+    assert excluded_by(SIDELOAD, "selection and not not filter_main_system") == ()
+
+
+def test_cased_numbers_and_non_ascii_values_are_not_tests() -> None:
+    selections = """
+        selection:
+            Image|endswith: '.exe'
+        filter_cased:
+            Image|cased: 'C:\\\\X.exe'
+        filter_number:
+            ProcessId: 4
+        filter_accent:
+            Image|contains: 'caf\u00e9'
+        filter_system:
+            Computer: 'dc01'
+        filter_null:
+            Image: null
+    """
+    assert excluded_by(selections, "selection and not 1 of filter_*") == ()
+
+
+def test_eventid_and_channel_leaves_are_decided_by_the_bucket() -> None:
+    selections = """
+        selection:
+            Image|endswith: '.exe'
+        filter_other_event:
+            EventID: 7
+            Image|contains: 'temp'
+    """
+    in_7 = excluded_by(selections, "selection and not filter_other_event")
+    in_1 = excluded_by(selections, "selection and not filter_other_event", {"EventID": 1})
+    assert in_7 == (((("Image",), "contains", "temp"),),)
+    assert in_1 == ()
+    # A rule that cannot match in the bucket at all: one alternative, without tests.
+    never = selections.rstrip() + "\n        filter_event:\n            EventID: 7\n"
+    assert excluded_by(never, "selection and not filter_event") == ((),)
+
+
+def test_aliased_fields_name_every_place_their_value_may_come_from() -> None:
+    keys = scanplan.raw_keys(FIELD_ALIASES[("security", 4688)])
+    rule = parse(
+        "selection:\n    Image|endswith: '.exe'\nfilter:\n    Image|contains: '\\\\temp\\\\'",
+        "selection and not filter",
+    )
+    found = exclusion(rule.trees, compile_condition, {"EventID": 4688}, keys)
+    assert found == (((("Image", "NewProcessName"), "contains", "\\temp\\"),),)
+
+
+def test_encoding_lays_out_rules_alternatives_tests_and_names() -> None:
+    ints, pool = encode([(5, (((("A", "B"), "suffix", "x"), (("A",), "exact", "")),))])
+    values = array("I", ints).tolist()
+    assert values[:4] == [1, 1, 2, 3]  # rules, alternatives, tests, names
+    assert values[4:7] == [5, 0, 1]
+    assert pool == b"ABx"
+
+
+# --- the native scanner ----------------------------------------------------------------------
+
+
+def scanner(exclusions: list[tuple[int, Exclusion]]) -> object:
+    database = native.Database([b"hit"], [0])
+    return native.Scanner(database, (((3, ()), (4, ())),), (), (), False, encode(exclusions))
+
+
+def data(members: str) -> str:
+    return record(1, SYSMON, members)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        ('{"Image":"C:\\\\Windows\\\\Temp\\\\hit.exe"}', [4]),  # rule 3 ruled out
+        ('{"Image":"C:\\\\WINDOWS\\\\TEMP\\\\hit.exe"}', [4]),  # case-insensitive
+        ('{"Image":"C:\\\\Users\\\\hit.exe"}', [3, 4]),
+        ('{"Image":"C:\\\\Windows\\\\Tem\\u0070\\\\hit.exe"}', [3, 4]),  # \\u escape: not read
+        ('{"Image":"C:\\\\Windows\\\\Temp\\\\x","Image":"C:\\\\hit"}', [3, 4]),  # the last wins
+        ('{"Image":"C:\\\\hit","Image":"C:\\\\Windows\\\\Temp\\\\x"}', [4]),
+        ('{"Image":{"A":"C:\\\\Windows\\\\Temp\\\\hit"}}', [3, 4]),  # not flat
+        ('{"Image":7,"NewProcessName":"C:\\\\Windows\\\\Temp\\\\hit"}', [3, 4]),  # Image wins
+        ('{"NewProcessName":"C:\\\\Windows\\\\Temp\\\\hit"}', [4]),  # the alias
+        ('{"Other":"C:\\\\Windows\\\\Temp\\\\hit"}', [3, 4]),
+        ('{"Image":"C:\\\\Windows\\\\Temp\\\\hit\\"x"}', [4]),
+        ('{"Image":"c:\\\\windows\\\\temp\\\\hit","Image2":"x\\\\"}', [4]),
+    ],
+)
+def test_the_native_scanner_reads_the_field_as_flattening_does(
+    members: str, expected: list[int]
+) -> None:
+    found = scanner([(3, (((("Image", "NewProcessName"), "contains", "\\windows\\temp\\"),),))])
+    raw = data(members)
+    assert sorted(found.scan(raw)) == expected, raw
+
+
+@needs_native
+def test_user_data_or_a_second_event_data_stops_exclusions() -> None:
+    found = scanner([(3, (((("Image",), "prefix", "c:\\temp"),),))])
+    plain = data('{"Image":"C:\\\\Temp\\\\hit"}')
+    assert sorted(found.scan(plain)) == [4]
+    with_user_data = plain.replace('"EventData"', '"UserData":{"A":"b"},"EventData"')
+    assert sorted(found.scan(with_user_data)) == [3, 4]
+    assert sorted(found.scan(plain[:-2] + ',"EventData":{}}}')) == [3, 4]
+
+
+@needs_native
+def test_every_test_kind_and_an_alternative_of_none() -> None:
+    def verdict(kind: str, literal: str, value: str) -> list[int]:
+        found = scanner([(3, (((("F",), kind, literal),),))])
+        return sorted(found.scan(data(orjson.dumps({"F": value, "G": "hit"}).decode())))
+
+    assert verdict("exact", "a\\b", "A\\B") == [4]
+    assert verdict("exact", "a\\b", "A\\Bc") == [3, 4]
+    assert verdict("exact", "", "") == [4]
+    assert verdict("prefix", "ab", "ABc") == [4]
+    assert verdict("prefix", "ab", "cAB") == [3, 4]
+    assert verdict("suffix", "ab", "cAB") == [4]
+    assert verdict("suffix", "ab", "ABc") == [3, 4]
+    assert verdict("contains", '\n\t"/', 'x\n\t"/y') == [4]
+    assert verdict("contains", "b", "a") == [3, 4]
+    always = scanner([(3, ((),))])  # the rule cannot match in this bucket
+    assert sorted(always.scan(data('{"G":"hit"}'))) == [4]
+
+
+@needs_native
+def test_a_bad_layout_is_refused() -> None:
+    database = native.Database([b"hit"], [0])
+    ints, pool = encode([(3, (((("F",), "exact", "x"),),))])
+    for bad in [(ints[:-4], pool), (ints, b""), (b"", pool), ints]:
+        with pytest.raises((ValueError, TypeError), match="exclusions"):
+            native.Scanner(database, (((3, ()),),), (), (), False, bad)
+
+
+# --- soundness on many records -----------------------------------------------------------------
+
+PIECES = [
+    "C:\\Windows\\System32\\",
+    "c:\\windows\\syswow64\\",
+    "C:\\Program Files\\",
+    "C:\\Windows\\Temp\\",
+    "C:\\Users\\Public\\",
+    "\\AppData\\Local\\Temp\\",
+    "C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\",
+    "svchost.exe",
+    "version.dll",
+    "\\wuaucltcore.exe",
+    "MsMpEng.exe",
+    "caf\u00e9",
+    '"',
+    "\n",
+    "HKLM\\System\\CurrentControlSet\\Services\\",
+    "\\Start",
+    "DWORD (0x00000002)",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def sigmahq() -> RuleSet:
+    return load_rule_paths(RULE_DIRS)
+
+
+@needs_native
+def test_no_rule_that_matches_is_ever_excluded(
+    sigmahq: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Records whose values are made of the pieces filters look for, in any case: the native
+    # verdict keeps every rule that matches the decoded record, and leaves out others.
+    rng = random.Random(5)
+    mutated: list[str] = []
+    for _ in range(3):
+        for raw in raw_records():
+            parsed = orjson.loads(raw)
+            values = parsed["Event"].get("EventData")
+            if not isinstance(values, dict):
+                continue
+            for name in values:
+                if isinstance(values[name], str) and rng.random() < 0.6:
+                    text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 3)))
+                    values[name] = text.upper() if rng.random() < 0.3 else text
+            mutated.append(orjson.dumps(parsed).decode())
+    fast = DetectionEngine(sigmahq.rules)
+    verdicts = [fast.raw_verdict(raw) for raw in mutated]
+    with monkeypatch.context() as patch:
+        patch.setattr(prefilter, "_rawscan", None)
+        patch.setattr(engine, "_raw_bucket", scanplan.raw_bucket)
+        slow = DetectionEngine(sigmahq.rules)
+        candidates = [slow.raw_verdict(raw) for raw in mutated]
+    excluded = 0
+    for raw, verdict, wider in zip(mutated, verdicts, candidates, strict=True):
+        if verdict is None:
+            continue
+        event = with_aliases(flatten_record(orjson.loads(raw)))
+        matching = [index for index, rule in enumerate(sigmahq.rules) if rule.matches(event)]
+        assert set(matching) <= set(verdict), raw
+        excluded += bool(set(wider or ()) - set(verdict))
+    assert excluded > 100
