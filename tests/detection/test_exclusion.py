@@ -192,6 +192,31 @@ def test_every_test_kind_and_an_alternative_of_none() -> None:
 
 
 @needs_native
+def test_values_of_any_length_and_escapes_are_read_exactly() -> None:
+    # Values of every length around the sixteen-byte steps, with escapes anywhere: a test
+    # holds natively exactly when it holds on the decoded value (or the value holds a \u
+    # escape, which is not read).
+    rng = random.Random(9)
+    pieces = ["a", "B", "\\", '"', "/", "\n", "\t", "\u00e9", "\x01", "temp", "TEMP\\"]
+    literals = ["temp\\", '"a', "b\\\\", "\n\t", "aaaaaaaaaaaaaaaaab"]
+    for _ in range(3000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        kind = rng.choice(["exact", "prefix", "suffix", "contains"])
+        literal = rng.choice([*literals, value.lower()[: rng.randint(0, 20)]])
+        encoded = orjson.dumps({"F": value, "G": "hit"}).decode()
+        found = scanner([(3, (((("F",), kind, literal),),))]).scan(data(encoded))
+        lowered = value.lower()
+        holds = {
+            "exact": lowered == literal,
+            "prefix": lowered.startswith(literal),
+            "suffix": lowered.endswith(literal),
+            "contains": literal in lowered,
+        }[kind]
+        expected = [4] if holds and "\\u" not in encoded else [3, 4]
+        assert sorted(found) == expected, (encoded, kind, literal)
+
+
+@needs_native
 def test_a_bad_layout_is_refused() -> None:
     database = native.Database([b"hit"], [0])
     ints, pool = encode([(3, (((("F",), "exact", "x"),),))])
