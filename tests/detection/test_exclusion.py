@@ -18,7 +18,7 @@ from stockade.detection import (
     scanplan,
 )
 from stockade.detection.compile import compile_condition
-from stockade.detection.exclusion import Exclusion, encode, exclusion
+from stockade.detection.exclusion import Exclusion, Test, encode, exclusion
 from stockade.detection.logsource import FIELD_ALIASES, with_aliases
 from stockade.telemetry.eventlog import flatten_record
 
@@ -48,33 +48,71 @@ def excluded_by(
     return exclusion(rule.trees, compile_condition, probe, scanplan.raw_keys({}))
 
 
-def test_filters_become_alternatives_and_what_cannot_be_checked_is_left_out() -> None:
+def check(names: tuple[str, ...], *comparisons: tuple[str, str], negated: bool = False) -> Test:
+    return (names, negated, comparisons)
+
+
+IMAGE_LOADED = ("ImageLoaded",)
+
+
+def test_filters_and_selections_become_alternatives() -> None:
     found = excluded_by(SIDELOAD, "selection and not 1 of filter_*")
 
-    assert found == (
-        ((("ImageLoaded",), "contains", "c:\\windows\\system32\\"),),
-        ((("ImageLoaded",), "contains", "c:\\windows\\syswow64\\"),),
+    assert [len(alternative) for alternative in found] == [1, 1, 2]  # shortest first
+    assert set(found) == {
+        # The selection fails: ImageLoaded is absent or does not end so.
+        (check(IMAGE_LOADED, ("suffix", "\\version.dll"), negated=True),),
+        # A filter holds: one test each, the list of one field merged into one test.
         (
-            (("ImageLoaded",), "prefix", "c:\\programdata\\microsoft\\windows defender\\"),
-            (("Image",), "suffix", "\\msmpeng.exe"),
+            check(
+                IMAGE_LOADED,
+                ("contains", "c:\\windows\\system32\\"),
+                ("contains", "c:\\windows\\syswow64\\"),
+            ),
         ),
-    )  # the regex filter proves nothing: an exclusion may only be weaker than the filter
+        (
+            check(IMAGE_LOADED, ("prefix", "c:\\programdata\\microsoft\\windows defender\\")),
+            check(("Image",), ("suffix", "\\msmpeng.exe")),
+        ),
+    }  # the regex filter proves nothing: an exclusion may only be weaker than the filter
 
 
-def test_only_a_not_excludes_and_logic_is_followed_through() -> None:
-    assert excluded_by(SIDELOAD, "selection") == ()
-    assert excluded_by(SIDELOAD, "selection or not filter_main_system") == ()
-    # not (a or b) and not c: either excludes; not (a and b): both must hold.
+def test_logic_is_followed_through_not_and_or() -> None:
+    selection_fails = (check(IMAGE_LOADED, ("suffix", "\\version.dll"), negated=True),)
+    assert excluded_by(SIDELOAD, "selection") == (selection_fails,)
+    # (selection or not system): refuting it needs both refuted.
+    either = excluded_by(SIDELOAD, "selection or not filter_main_system")
+    assert either == (
+        (
+            selection_fails[0],
+            check(
+                IMAGE_LOADED,
+                ("contains", "c:\\windows\\system32\\"),
+                ("contains", "c:\\windows\\syswow64\\"),
+            ),
+        ),
+    )
+    # not (a and b): both must hold.
     both = excluded_by(SIDELOAD, "selection and not (filter_main_system and filter_main_defender)")
-    assert all(len(alternative) == 3 for alternative in both) and len(both) == 2
-    # Double negation proves nothing about a failing test.
-    assert excluded_by(SIDELOAD, "selection and not not filter_main_system") == ()
+    assert sorted(len(alternative) for alternative in both) == [1, 3]
+    # Double negation: the filter must fail (none of its values, or ImageLoaded absent).
+    twice = excluded_by(SIDELOAD, "not not filter_main_system")
+    assert twice == (
+        (
+            check(
+                IMAGE_LOADED,
+                ("contains", "c:\\windows\\system32\\"),
+                ("contains", "c:\\windows\\syswow64\\"),
+                negated=True,
+            ),
+        ),
+    )
 
 
 def test_cased_numbers_and_non_ascii_values_are_not_tests() -> None:
     selections = """
         selection:
-            Image|endswith: '.exe'
+            Image|re: '.*exe'
         filter_cased:
             Image|cased: 'C:\\\\X.exe'
         filter_number:
@@ -85,6 +123,8 @@ def test_cased_numbers_and_non_ascii_values_are_not_tests() -> None:
             Computer: 'dc01'
         filter_null:
             Image: null
+        filter_any:
+            Image: '*'
     """
     assert excluded_by(selections, "selection and not 1 of filter_*") == ()
 
@@ -92,14 +132,14 @@ def test_cased_numbers_and_non_ascii_values_are_not_tests() -> None:
 def test_eventid_and_channel_leaves_are_decided_by_the_bucket() -> None:
     selections = """
         selection:
-            Image|endswith: '.exe'
+            Image|re: '.*exe'
         filter_other_event:
             EventID: 7
             Image|contains: 'temp'
     """
     in_7 = excluded_by(selections, "selection and not filter_other_event")
     in_1 = excluded_by(selections, "selection and not filter_other_event", {"EventID": 1})
-    assert in_7 == (((("Image",), "contains", "temp"),),)
+    assert in_7 == ((check(("Image",), ("contains", "temp")),),)
     assert in_1 == ()
     # A rule that cannot match in the bucket at all: one alternative, without tests.
     never = selections.rstrip() + "\n        filter_event:\n            EventID: 7\n"
@@ -109,19 +149,20 @@ def test_eventid_and_channel_leaves_are_decided_by_the_bucket() -> None:
 def test_aliased_fields_name_every_place_their_value_may_come_from() -> None:
     keys = scanplan.raw_keys(FIELD_ALIASES[("security", 4688)])
     rule = parse(
-        "selection:\n    Image|endswith: '.exe'\nfilter:\n    Image|contains: '\\\\temp\\\\'",
+        "selection:\n    Image|re: '.*'\nfilter:\n    Image|contains: '\\\\temp\\\\'",
         "selection and not filter",
     )
     found = exclusion(rule.trees, compile_condition, {"EventID": 4688}, keys)
-    assert found == (((("Image", "NewProcessName"), "contains", "\\temp\\"),),)
+    assert found == ((check(("Image", "NewProcessName"), ("contains", "\\temp\\")),),)
 
 
 def test_encoding_lays_out_rules_alternatives_tests_and_names() -> None:
-    ints, pool = encode([(5, (((("A", "B"), "suffix", "x"), (("A",), "exact", "")),))])
+    alternative = (check(("A", "B"), ("suffix", "x"), ("exact", "")), check(("A",), ("exact", "y")))
+    ints, pool = encode([(5, (alternative,))])
     values = array("I", ints).tolist()
-    assert values[:4] == [1, 1, 2, 3]  # rules, alternatives, tests, names
-    assert values[4:7] == [5, 0, 1]
-    assert pool == b"ABx"
+    assert values[:5] == [1, 1, 2, 3, 3]  # rules, alternatives, tests, comparisons, names
+    assert values[5:8] == [5, 0, 1]
+    assert pool == b"ABxy"
 
 
 # --- the native scanner ----------------------------------------------------------------------
@@ -157,14 +198,15 @@ def data(members: str) -> str:
 def test_the_native_scanner_reads_the_field_as_flattening_does(
     members: str, expected: list[int]
 ) -> None:
-    found = scanner([(3, (((("Image", "NewProcessName"), "contains", "\\windows\\temp\\"),),))])
+    names = ("Image", "NewProcessName")
+    found = scanner([(3, ((check(names, ("contains", "\\windows\\temp\\")),),))])
     raw = data(members)
     assert sorted(found.scan(raw)) == expected, raw
 
 
 @needs_native
 def test_user_data_or_a_second_event_data_stops_exclusions() -> None:
-    found = scanner([(3, (((("Image",), "prefix", "c:\\temp"),),))])
+    found = scanner([(3, ((check(("Image",), ("prefix", "c:\\temp")),),))])
     plain = data('{"Image":"C:\\\\Temp\\\\hit"}')
     assert sorted(found.scan(plain)) == [4]
     with_user_data = plain.replace('"EventData"', '"UserData":{"A":"b"},"EventData"')
@@ -175,7 +217,7 @@ def test_user_data_or_a_second_event_data_stops_exclusions() -> None:
 @needs_native
 def test_every_test_kind_and_an_alternative_of_none() -> None:
     def verdict(kind: str, literal: str, value: str) -> list[int]:
-        found = scanner([(3, (((("F",), kind, literal),),))])
+        found = scanner([(3, ((check(("F",), (kind, literal)),),))])
         return sorted(found.scan(data(orjson.dumps({"F": value, "G": "hit"}).decode())))
 
     assert verdict("exact", "a\\b", "A\\B") == [4]
@@ -192,6 +234,25 @@ def test_every_test_kind_and_an_alternative_of_none() -> None:
 
 
 @needs_native
+def test_a_negated_test_holds_when_the_field_is_absent_or_passes_no_comparison() -> None:
+    negated = check(("F", "G"), ("suffix", ".exe"), ("prefix", "c:\\x"), negated=True)
+    found = scanner([(3, ((negated,),))])
+
+    def verdict(members: str) -> list[int]:
+        return sorted(found.scan(data(members)))
+
+    assert verdict('{"H":"hit"}') == [4]  # absent
+    assert verdict('{"F":"hit.dll"}') == [4]
+    assert verdict('{"F":"hit.EXE"}') == [3, 4]
+    assert verdict('{"F":"C:\\\\X\\\\hit"}') == [3, 4]
+    assert verdict('{"G":"hit.exe"}') == [3, 4]  # the second name, as with_aliases takes it
+    assert verdict('{"F":"hit.dll","G":"hit.exe"}') == [4]  # the first name wins
+    assert verdict('{"F":"hit\\u002eexe"}') == [3, 4]  # a \\u escape is not read
+    assert verdict('{"F":12,"H":"hit"}') == [3, 4]  # a number is not a string
+    assert verdict('{"F":null,"H":"hit"}') == [3, 4]
+
+
+@needs_native
 def test_values_of_any_length_and_escapes_are_read_exactly() -> None:
     # Values of every length around the sixteen-byte steps, with escapes anywhere: a test
     # holds natively exactly when it holds on the decoded value (or the value holds a \u
@@ -204,7 +265,7 @@ def test_values_of_any_length_and_escapes_are_read_exactly() -> None:
         kind = rng.choice(["exact", "prefix", "suffix", "contains"])
         literal = rng.choice([*literals, value.lower()[: rng.randint(0, 20)]])
         encoded = orjson.dumps({"F": value, "G": "hit"}).decode()
-        found = scanner([(3, (((("F",), kind, literal),),))]).scan(data(encoded))
+        found = scanner([(3, ((check(("F",), (kind, literal)),),))]).scan(data(encoded))
         lowered = value.lower()
         holds = {
             "exact": lowered == literal,
@@ -219,7 +280,7 @@ def test_values_of_any_length_and_escapes_are_read_exactly() -> None:
 @needs_native
 def test_a_bad_layout_is_refused() -> None:
     database = native.Database([b"hit"], [0])
-    ints, pool = encode([(3, (((("F",), "exact", "x"),),))])
+    ints, pool = encode([(3, ((check(("F",), ("exact", "x")),),))])
     for bad in [(ints[:-4], pool), (ints, b""), (b"", pool), ints]:
         with pytest.raises((ValueError, TypeError), match="exclusions"):
             native.Scanner(database, (((3, ()),),), (), (), False, bad)
@@ -266,12 +327,22 @@ def test_no_rule_that_matches_is_ever_excluded(
         for raw in raw_records():
             parsed = orjson.loads(raw)
             values = parsed["Event"].get("EventData")
-            if not isinstance(values, dict):
+            if not isinstance(values, dict) or not values:
                 continue
+            if rng.random() < 0.3:  # a field absent
+                del values[rng.choice(list(values))]
             for name in values:
-                if isinstance(values[name], str) and rng.random() < 0.6:
+                if not isinstance(values[name], str):
+                    continue
+                piece = rng.choice(PIECES)
+                chance = rng.random()
+                if chance < 0.2:
                     text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 3)))
                     values[name] = text.upper() if rng.random() < 0.3 else text
+                elif chance < 0.3:
+                    values[name] = piece + values[name]
+                elif chance < 0.4:
+                    values[name] = values[name] + piece
             mutated.append(orjson.dumps(parsed).decode())
     fast = DetectionEngine(sigmahq.rules)
     verdicts = [fast.raw_verdict(raw) for raw in mutated]

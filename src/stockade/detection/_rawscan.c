@@ -206,7 +206,9 @@ typedef struct {
 typedef struct {
     const char *name, *value;
     uint32_t name_size, value_size;
-    int string; /* the value is a JSON string (value is its body, escapes and all) */
+    int string;   /* the value is a JSON string (value is its body, escapes and all) */
+    int lowered;  /* 0: not yet; 1: at lowered_at in Scanner.values; -1: not readable */
+    size_t lowered_at, lowered_size;
 } Member;
 
 #define MAX_MEMBERS 128
@@ -236,12 +238,12 @@ typedef struct {
     uint32_t *exclusion_ints; /* header, rules, alternatives, tests, names (see read_exclusions) */
     char *exclusion_pool;     /* names and literals */
     uint32_t *excluded_from, *excluded_to; /* per rule: its alternatives (from == to: none) */
-    const uint32_t *alternatives, *tests, *names;
+    const uint32_t *alternatives, *tests, *comparisons, *names;
     Member members[MAX_MEMBERS]; /* EventData of the record scanned, once walked */
     int member_count;            /* -1: not a flat EventData, nothing is excluded */
     uint32_t walked;             /* == generation: members are this record's */
-    char *value;                 /* one value unescaped and lower-cased */
-    size_t value_capacity;
+    char *values;                /* the record's values read so far, unescaped, lower-cased */
+    size_t values_size, values_capacity;
 } Scanner;
 
 /* Growable arrays used while reading the plan. */
@@ -336,11 +338,11 @@ done:
 }
 
 /* Reads exclusions as exclusion.encode() lays them out: (ints, pool). ints holds u32s:
- *   rules, alternatives, tests, names          counts (the header)
- *   rules x (rule, first alternative, end)      alternatives x (first test, end)
- *   tests x (kind, first name, end, literal offset, literal size)
- *   names x (offset, size)                     offsets into pool
- * Rules beyond the scan's own are never candidates here, so they are left out. */
+ *   rules, alternatives, tests, comparisons, names      counts (the header)
+ *   rules x (rule, first alternative, end)              alternatives x (first test, end)
+ *   tests x (negated, first name, end, first comparison, end)
+ *   comparisons x (kind, literal offset, size)          names x (offset, size)
+ * with offsets into pool. Rules beyond the scan's own are never candidates here: left out. */
 static int read_exclusions(Scanner *self, PyObject *exclusions) {
     PyObject *ints, *pool;
     if (!PyTuple_Check(exclusions) || PyTuple_GET_SIZE(exclusions) != 2 ||
@@ -350,11 +352,14 @@ static int read_exclusions(Scanner *self, PyObject *exclusions) {
         return -1;
     }
     Py_ssize_t size = PyBytes_GET_SIZE(ints), pool_size = PyBytes_GET_SIZE(pool);
-    uint32_t header[4];
-    if (size % 4 != 0 || size < 16 || pool_size > UINT32_MAX) goto bad;
+    uint32_t header[5];
+    if (size % 4 != 0 || size < (Py_ssize_t)sizeof header || pool_size > UINT32_MAX) goto bad;
     memcpy(header, PyBytes_AS_STRING(ints), sizeof header);
-    uint64_t rules = header[0], alternatives = header[1], tests = header[2], names = header[3];
-    if ((uint64_t)size / 4 != 4 + 3 * rules + 2 * alternatives + 5 * tests + 2 * names) goto bad;
+    uint64_t rules = header[0], alternatives = header[1], tests = header[2],
+             comparisons = header[3], names = header[4];
+    if ((uint64_t)size / 4 !=
+        5 + 3 * rules + 2 * alternatives + 5 * tests + 3 * comparisons + 2 * names)
+        goto bad;
     self->exclusion_ints = PyMem_Malloc((size_t)size);
     self->exclusion_pool = PyMem_Malloc((size_t)pool_size + 1);
     self->excluded_from = PyMem_Calloc(self->rules, sizeof(uint32_t));
@@ -366,10 +371,11 @@ static int read_exclusions(Scanner *self, PyObject *exclusions) {
     }
     memcpy(self->exclusion_ints, PyBytes_AS_STRING(ints), (size_t)size);
     memcpy(self->exclusion_pool, PyBytes_AS_STRING(pool), (size_t)pool_size);
-    const uint32_t *rule_part = self->exclusion_ints + 4;
+    const uint32_t *rule_part = self->exclusion_ints + 5;
     self->alternatives = rule_part + 3 * rules;
     self->tests = self->alternatives + 2 * alternatives;
-    self->names = self->tests + 5 * tests;
+    self->comparisons = self->tests + 5 * tests;
+    self->names = self->comparisons + 3 * comparisons;
     for (uint64_t i = 0; i < rules; i++) {
         uint32_t rule = rule_part[3 * i], from = rule_part[3 * i + 1], to = rule_part[3 * i + 2];
         if (from > to || to > alternatives) goto bad;
@@ -384,8 +390,14 @@ static int read_exclusions(Scanner *self, PyObject *exclusions) {
             goto bad;
     for (uint64_t i = 0; i < tests; i++) {
         const uint32_t *test = self->tests + 5 * i;
-        if (test[0] >= TEST_KINDS || test[1] >= test[2] || test[2] > names ||
-            (uint64_t)test[3] + test[4] > (uint64_t)pool_size)
+        if (test[0] > 1 || test[1] >= test[2] || test[2] > names || test[3] >= test[4] ||
+            test[4] > comparisons)
+            goto bad;
+    }
+    for (uint64_t i = 0; i < comparisons; i++) {
+        const uint32_t *comparison = self->comparisons + 3 * i;
+        if (comparison[0] >= TEST_KINDS ||
+            (uint64_t)comparison[1] + comparison[2] > (uint64_t)pool_size)
             goto bad;
     }
     for (uint64_t i = 0; i < names; i++)
@@ -438,6 +450,7 @@ static int walk_event_data(const char *text, Py_ssize_t size, Member *members) {
     for (;;) {
         if (count == MAX_MEMBERS || i >= size || text[i] != '"') return -1;
         Member *member = &members[count++];
+        member->lowered = 0;
         Py_ssize_t name = ++i;
         while (i < size && text[i] != '"' && text[i] != '\\') i++;
         if (i + 1 >= size || text[i] != '"' || text[i + 1] != ':') return -1; /* escaped */
@@ -468,22 +481,26 @@ static int walk_event_data(const char *text, Py_ssize_t size, Member *members) {
     }
 }
 
-/* The member's string unescaped and ASCII lower-cased into self->value; -1 when it is not a
- * string or holds a \u escape (then no test on it is taken to hold). */
-static Py_ssize_t lowered_value(Scanner *self, const Member *member) {
-    if (!member->string) return -1;
-    if (self->value_capacity < member->value_size) {
-        char *grown = PyMem_Realloc(self->value, member->value_size);
-        if (grown == NULL) return -1; /* no memory: simply no exclusion */
-        self->value = grown;
-        self->value_capacity = member->value_size;
+/* The member's string unescaped and ASCII lower-cased (at self->values + its lowered_at),
+ * read once per record; 0 when it is not a string or holds a \u escape (then no test on it
+ * is taken to hold, negated or not). */
+static int lowered_value(Scanner *self, Member *member) {
+    if (member->lowered) return member->lowered > 0;
+    member->lowered = -1;
+    if (!member->string) return 0;
+    if (self->values_capacity - self->values_size < member->value_size) {
+        size_t capacity = 2 * (self->values_size + member->value_size) + 256;
+        char *grown = PyMem_Realloc(self->values, capacity);
+        if (grown == NULL) return 0; /* no memory: simply no exclusion */
+        self->values = grown;
+        self->values_capacity = capacity;
     }
     const char *in = member->value, *end = in + member->value_size;
-    char *out = self->value;
+    char *start = self->values + self->values_size, *out = start;
     while (in < end) {
         char c = *in++;
         if (c == '\\') {
-            if (in >= end) return -1;
+            if (in >= end) return 0;
             switch (*in++) {
             case '"': c = '"'; break;
             case '\\': c = '\\'; break;
@@ -493,46 +510,60 @@ static Py_ssize_t lowered_value(Scanner *self, const Member *member) {
             case 'n': c = '\n'; break;
             case 'r': c = '\r'; break;
             case 't': c = '\t'; break;
-            default: return -1;
+            default: return 0;
             }
         } else if (c >= 'A' && c <= 'Z') {
             c = (char)(c + ('a' - 'A'));
         }
         *out++ = c;
     }
-    return out - self->value;
+    member->lowered = 1;
+    member->lowered_at = self->values_size;
+    member->lowered_size = (size_t)(out - start);
+    self->values_size += member->lowered_size;
+    return 1;
+}
+
+static int compares(const uint32_t *comparison, const char *pool, const char *value,
+                    size_t size) {
+    const char *literal = pool + comparison[1];
+    size_t literal_size = comparison[2];
+    if (literal_size > size) return 0;
+    switch (comparison[0]) {
+    case TEST_EXACT:
+        return literal_size == size && memcmp(value, literal, size) == 0;
+    case TEST_PREFIX:
+        return memcmp(value, literal, literal_size) == 0;
+    case TEST_SUFFIX:
+        return memcmp(value + size - literal_size, literal, literal_size) == 0;
+    default:
+        return literal_size == 0 || memmem(value, size, literal, literal_size) != NULL;
+    }
 }
 
 /* Does the test hold on this record's members? Its field's value is that of the first of
- * its names the record has (logsource.with_aliases), and must be a string. */
+ * its names the record has (logsource.with_aliases). A test holds when the value is a string
+ * passing one of its comparisons; a negated test when the field is absent, or a string
+ * passing none. */
 static int test_holds(Scanner *self, const uint32_t *test) {
-    const Member *found = NULL;
+    Member *found = NULL;
     for (uint32_t n = test[1]; n < test[2] && found == NULL; n++) {
         const char *name = self->exclusion_pool + self->names[2 * n];
         uint32_t name_size = self->names[2 * n + 1];
         for (int m = 0; m < self->member_count; m++) {
-            const Member *member = &self->members[m];
+            Member *member = &self->members[m];
             if (member->name_size == name_size && memcmp(member->name, name, name_size) == 0)
                 found = member; /* the last one wins, as in decoding */
         }
     }
-    if (found == NULL) return 0;
-    Py_ssize_t size = lowered_value(self, found);
-    if (size < 0) return 0;
-    const char *literal = self->exclusion_pool + test[3];
-    size_t literal_size = test[4];
-    if (literal_size > (size_t)size) return 0;
-    switch (test[0]) {
-    case TEST_EXACT:
-        return literal_size == (size_t)size && memcmp(self->value, literal, literal_size) == 0;
-    case TEST_PREFIX:
-        return memcmp(self->value, literal, literal_size) == 0;
-    case TEST_SUFFIX:
-        return memcmp(self->value + size - literal_size, literal, literal_size) == 0;
-    default:
-        return literal_size == 0 ||
-               memmem(self->value, (size_t)size, literal, literal_size) != NULL;
-    }
+    int negated = test[0] != 0;
+    if (found == NULL) return negated; /* absent: no string test passes */
+    if (!lowered_value(self, found)) return 0;
+    const char *value = self->values + found->lowered_at;
+    for (uint32_t c = test[3]; c < test[4]; c++)
+        if (compares(self->comparisons + 3 * c, self->exclusion_pool, value, found->lowered_size))
+            return !negated;
+    return negated;
 }
 
 /* Is the rule ruled out for this record: does one of its exclusion's alternatives hold? */
@@ -542,6 +573,7 @@ static int excluded(Scanner *self, uint32_t rule, const char *text, Py_ssize_t s
         uint32_t first = self->alternatives[2 * a], end = self->alternatives[2 * a + 1];
         if (first < end && self->walked != self->generation) {
             self->walked = self->generation;
+            self->values_size = 0;
             self->member_count = walk_event_data(text, size, self->members);
         }
         int holds = 1;
@@ -570,10 +602,10 @@ static void Scanner_release(Scanner *self) {
     PyMem_Free(self->exclusion_pool);
     PyMem_Free(self->excluded_from);
     PyMem_Free(self->excluded_to);
-    PyMem_Free(self->value);
+    PyMem_Free(self->values);
     self->exclusion_ints = self->excluded_from = self->excluded_to = NULL;
-    self->exclusion_pool = self->value = NULL;
-    self->value_capacity = 0;
+    self->exclusion_pool = self->values = NULL;
+    self->values_size = self->values_capacity = 0;
     self->literal_start = self->found = self->ids = self->literal_stamp = self->rule_stamp = NULL;
     self->entries = self->checked = NULL;
     self->clauses = NULL;

@@ -1,25 +1,30 @@
-r"""Filters a raw record proves true, so that the rules they filter need not be evaluated.
+r"""What a raw record proves about a rule's condition, so that rules it rules out need no
+decoding and no evaluation.
 
 SigmaHQ rules pair a broad selection with filters: "a system DLL name loaded from anywhere
 *but* ``C:\Windows\System32\``". The scan (`scanplan`) can only tell that the selection may
-hold, so every image load of such a DLL used to be decoded and matched in Python, to learn
-that the filter ruled it out. An *exclusion* is the part of a rule's ``not`` branches that can
-be checked exactly on the raw record: when any of its alternatives holds, the rule cannot
-match, whatever the rest of the record says.
+hold (one of its literals is somewhere in the record), so every image load of such a DLL used
+to be decoded and matched in Python, to learn that the filter ruled it out, or that the
+literal sat in another field. An *exclusion* is what can be checked exactly on the raw record
+and implies that the rule cannot match: a selection's field that fails every value, or a
+filter that holds.
 
-An exclusion is a disjunction of conjunctions of *tests*. A test is a plain, case-insensitive
-string comparison (``exact``, ``prefix``, ``suffix``, ``contains``) of one field, with an ASCII
-literal: exactly what `compile` does for such a leaf (it lower-cases the value; records with
-characters that lower-case to ASCII are not judged raw at all, `scanplan.UNFIT`), so the native
-scanner can decide it on the field's JSON string. A field is named by the names its value may
-have in the record, in the order `logsource.with_aliases` prefers them (``Image``, then
-``NewProcessName`` in Security 4688). Only fields flattening takes from ``EventData`` as they
-are qualify: not ``System`` fields, attributes, renamed or rewritten ones.
+An exclusion is a disjunction of conjunctions of *tests*. A test compares one field, case-
+insensitively, with plain ASCII literals (``exact``, ``prefix``, ``suffix``, ``contains``):
+exactly what `compile` does for such a leaf (it lower-cases the value; records with
+characters that lower-case to ASCII are not judged raw at all, `scanplan.UNFIT`). A test holds
+when the field's value is a string passing one of its comparisons; a *negated* test when the
+field is absent or its value is a string passing none (a leaf that then fails). A field is
+named by the names its value may have in the record, in the order `logsource.with_aliases`
+prefers them (``Image``, then ``NewProcessName`` in Security 4688). Only fields flattening
+takes from ``EventData`` as they are qualify: not ``System`` fields, attributes, renamed or
+rewritten ones.
 
-Built as proofs: ``prove(node)`` is a formula that implies the node holds, ``refute(node)``
-one that implies it does not (``not`` swaps them, ``and`` / ``or`` combine them as logic
-says, anything else proves nothing). A rule's exclusion is the refutation of its condition.
-Pure; the native scanner (``_rawscan.c``) evaluates exclusions, where it is built.
+Built as proofs: ``_prove(node)`` is a formula that implies the node holds, ``_refute(node)``
+one that implies it fails (``not`` swaps them, ``and`` / ``or`` combine them as logic says,
+anything else proves nothing). A rule's exclusion is the refutation of its condition. Pure;
+the native scanner (``_rawscan.c``) evaluates exclusions on each candidate, where it is built
+(the Python scan does not: it is the slower fallback, and its candidates a superset).
 """
 
 from __future__ import annotations
@@ -43,13 +48,15 @@ from stockade.detection.scanplan import KNOWN_FIELDS, foldable
 
 __all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion"]
 
-Test = tuple[tuple[str, ...], str, str]
-"""(names of the field in the record, most preferred first; kind; lower-cased literal)."""
+Test = tuple[tuple[str, ...], bool, tuple[tuple[str, str], ...]]
+"""(names of the field in the record, most preferred first; negated; (kind, lower-cased
+literal) pairs). A test holds when the field's value passes one of the comparisons; a negated
+one when the field is absent, or its value passes none of them."""
 Exclusion = tuple[tuple[Test, ...], ...]
 """Alternatives, each a conjunction of tests: the rule cannot match where one holds."""
 
 KINDS = ("exact", "prefix", "suffix", "contains")
-"""Test kinds, numbered as the native scanner reads them."""
+"""Comparison kinds, numbered as the native scanner reads them."""
 
 MAX_ALTERNATIVES = 64
 MAX_TESTS = 8
@@ -114,7 +121,7 @@ def _prove(node: object, known: Any, probe: Any, keys: Any) -> Formula:
     if isinstance(node, ConditionOR):
         return _or([_prove(arg, known, probe, keys) for arg in node.args])
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _leaf(node, known, probe, keys, proving=True)
+        return _leaf(node, known, probe, keys, negated=False)
     return False
 
 
@@ -126,7 +133,7 @@ def _refute(node: object, known: Any, probe: Any, keys: Any) -> Formula:
     if isinstance(node, ConditionOR):
         return _and([_refute(arg, known, probe, keys) for arg in node.args])
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _leaf(node, known, probe, keys, proving=False)
+        return _leaf(node, known, probe, keys, negated=True)
     return False
 
 
@@ -135,8 +142,9 @@ def _leaf(
     known: Callable[[object], Callable[[Any], bool]],
     probe: Mapping[str, Any],
     keys: Mapping[str, tuple[str, ...]],
-    proving: bool,
+    negated: bool,
 ) -> Formula:
+    """A formula implying the leaf holds (or, ``negated``, fails)."""
     if node.field in KNOWN_FIELDS:
         if not foldable(node.field, node.value):
             return False
@@ -144,28 +152,26 @@ def _leaf(
             holds = bool(known(node)(probe))
         except Exception:  # a test the bucket cannot decide: no proof either way
             return False
-        return holds if proving else not holds
-    if not proving:
-        return False  # a test failing cannot be told from the raw text exactly enough
+        return holds != negated
     value = node.value
     values = value.values if type(value) is SigmaExpansion else [value]
-    tests = [_test(node.field, item, keys) for item in values]
-    return _or(tests)
-
-
-def _test(field: str, value: object, keys: Mapping[str, tuple[str, ...]]) -> Formula:
-    if type(value) is not SigmaString or value.contains_placeholder():
-        return False  # cased strings, regexes, numbers, null, CIDR, field references, ...
-    names = keys.get(field, (field,))
+    names = keys.get(node.field, (node.field,))
     if any(name in _NOT_EVENT_DATA or _PLAIN_NAME.fullmatch(name) is None for name in names):
         return False
-    pattern = string_pattern(value, cased=False)
-    if pattern.kind not in KINDS or not pattern.text.isascii():
-        return False
-    return ("test", (names, pattern.kind, pattern.text))
+    comparisons = []
+    for item in values:
+        if type(item) is not SigmaString or item.contains_placeholder():
+            return False  # cased strings, regexes, numbers, null, CIDR, field references, ...
+        pattern = string_pattern(item, cased=False)
+        if pattern.kind not in KINDS or not pattern.text.isascii():
+            return False
+        comparisons.append((pattern.kind, pattern.text))
+    return ("test", (names, negated, tuple(dict.fromkeys(comparisons))))
 
 
 def _join(tag: str, members: list[Formula]) -> Formula:
+    """``and`` / ``or`` of formulas, flattened and folded; tests of one field that the join
+    can merge become one (any of the comparisons, or none of them)."""
     absorbing = tag == "or"
     flat: list[Formula] = []
     for member in members:
@@ -177,9 +183,22 @@ def _join(tag: str, members: list[Formula]) -> Formula:
             flat.extend(member[1])
         elif member not in flat:
             flat.append(member)
-    if not flat:
+    merged: dict[tuple[tuple[str, ...], bool], int] = {}
+    joined: list[Formula] = []
+    for member in flat:
+        # `or` of tests: one passes; `and` of negated tests: none passes.
+        if member[0] == "test" and member[1][1] == (tag == "and"):
+            names, negated, comparisons = member[1]
+            at = merged.get((names, negated))
+            if at is not None:
+                before = joined[at][1][2]
+                joined[at] = ("test", (names, negated, tuple(dict.fromkeys(before + comparisons))))
+                continue
+            merged[(names, negated)] = len(joined)
+        joined.append(member)
+    if not joined:
         return not absorbing
-    return flat[0] if len(flat) == 1 else (tag, tuple(flat))
+    return joined[0] if len(joined) == 1 else (tag, tuple(joined))
 
 
 def _and(members: list[Formula]) -> Formula:
@@ -249,15 +268,31 @@ def encode(exclusions: Sequence[tuple[int, Exclusion]]) -> tuple[bytes, bytes]:
     rules: list[int] = []
     alternatives: list[int] = []
     tests: list[int] = []
+    comparisons: list[int] = []
     names: list[int] = []
     for rule, exclusion in exclusions:
         rules += (rule, len(alternatives) // 2, len(alternatives) // 2 + len(exclusion))
         for alternative in exclusion:
             alternatives += (len(tests) // 5, len(tests) // 5 + len(alternative))
-            for field_names, kind, literal in alternative:
-                first = len(names) // 2
+            for field_names, negated, pairs in alternative:
+                first_name, first_comparison = len(names) // 2, len(comparisons) // 3
                 for name in field_names:
                     names.extend(pooled(name))
-                tests += (KINDS.index(kind), first, len(names) // 2, *pooled(literal))
-    header = [len(rules) // 3, len(alternatives) // 2, len(tests) // 5, len(names) // 2]
-    return array("I", header + rules + alternatives + tests + names).tobytes(), bytes(pool)
+                for kind, literal in pairs:
+                    comparisons += (KINDS.index(kind), *pooled(literal))
+                tests += (
+                    int(negated),
+                    first_name,
+                    len(names) // 2,
+                    first_comparison,
+                    len(comparisons) // 3,
+                )
+    header = [
+        len(rules) // 3,
+        len(alternatives) // 2,
+        len(tests) // 5,
+        len(comparisons) // 3,
+        len(names) // 2,
+    ]
+    data = header + rules + alternatives + tests + comparisons + names
+    return array("I", data).tobytes(), bytes(pool)
