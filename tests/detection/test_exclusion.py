@@ -255,26 +255,42 @@ def test_a_negated_test_holds_when_the_field_is_absent_or_passes_no_comparison()
 @needs_native
 def test_values_of_any_length_and_escapes_are_read_exactly() -> None:
     # Values of every length around the sixteen-byte steps, with escapes anywhere: a test
-    # holds natively exactly when it holds on the decoded value (or the value holds a \u
-    # escape, which is not read).
+    # holds natively exactly when it holds on the decoded value, negated or not; never when
+    # the value holds a \u escape (not read). A non-ASCII literal is taken to pass wherever
+    # the value is not ASCII: only a negated test, which then fails, may hold one.
     rng = random.Random(9)
     pieces = ["a", "B", "\\", '"', "/", "\n", "\t", "\u00e9", "\x01", "temp", "TEMP\\"]
-    literals = ["temp\\", '"a', "b\\\\", "\n\t", "aaaaaaaaaaaaaaaaab"]
-    for _ in range(3000):
+    literals = ["temp\\", '"a', "b\\\\", "\n\t", "aaaaaaaaaaaaaaaaab", "\u00e9"]
+    for _ in range(4000):
         value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
         kind = rng.choice(["exact", "prefix", "suffix", "contains"])
         literal = rng.choice([*literals, value.lower()[: rng.randint(0, 20)]])
+        negated = rng.random() < 0.5
         encoded = orjson.dumps({"F": value, "G": "hit"}).decode()
-        found = scanner([(3, ((check(("F",), (kind, literal)),),))]).scan(data(encoded))
+        test = check(("F",), (kind, literal), negated=negated)
+        found = scanner([(3, ((test,),))]).scan(data(encoded))
         lowered = value.lower()
-        holds = {
+        passes = {
             "exact": lowered == literal,
             "prefix": lowered.startswith(literal),
             "suffix": lowered.endswith(literal),
             "contains": literal in lowered,
         }[kind]
-        expected = [4] if holds and "\\u" not in encoded else [3, 4]
-        assert sorted(found) == expected, (encoded, kind, literal)
+        if not literal.isascii():
+            passes = negated and not value.isascii()  # as the native scanner takes it
+        holds = passes != negated and "\\u" not in encoded
+        assert sorted(found) == ([4] if holds else [3, 4]), (encoded, kind, literal, negated)
+
+
+@needs_native
+def test_always_rules_are_candidates_unless_excluded() -> None:
+    database = native.Database([b"hit"], [0])
+    exclusions = encode([(5, ((check(("F",), ("contains", "temp")),),))])
+    found = native.Scanner(database, (((3, ()),),), (), (), False, exclusions, (2, 5))
+
+    assert sorted(found.scan(data('{"F":"x"}'))) == [2, 5]
+    assert sorted(found.scan(data('{"F":"hit"}'))) == [2, 3, 5]
+    assert sorted(found.scan(data('{"F":"C:\\\\Temp"}'))) == [2]
 
 
 @needs_native

@@ -7,11 +7,12 @@
  *
  *   Database(expressions, flags)   Hyperscan block-mode database, literal i = expression i
  *   Database.deserialize(data)     from Database.serialize()
- *   Scanner(database, by_literal, checked, unfit, count, exclusions)
+ *   Scanner(database, by_literal, checked, unfit, count, exclusions, always)
  *   Scanner.scan(raw: str)         -> list of rule indexes, or None (judge the record in full)
  *
- * With exclusions (exclusion.py), a candidate whose exclusion holds on the record's EventData
- * is left out: the one refinement the Python scan does not make.
+ * ``always`` rules are candidates of every record. With exclusions (exclusion.py), a candidate
+ * whose exclusion holds on the record's EventData is left out: the one refinement the Python
+ * scan does not make.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -208,11 +209,13 @@ typedef struct {
     uint32_t name_size, value_size;
     int string;   /* the value is a JSON string (value is its body, escapes and all) */
     int lowered;  /* 0: not yet; 1: at lowered_at in Scanner.values; -1: not readable */
+    int wide;     /* the value has non-ASCII characters */
     size_t lowered_at, lowered_size;
 } Member;
 
 #define MAX_MEMBERS 128
 enum { TEST_EXACT, TEST_PREFIX, TEST_SUFFIX, TEST_CONTAINS, TEST_KINDS };
+#define WIDE_LITERAL 0x100u /* marks a comparison whose literal has non-ASCII characters */
 
 typedef struct {
     PyObject_HEAD
@@ -234,6 +237,8 @@ typedef struct {
     uint64_t *hits; /* per literal, while counting */
     uint64_t scans;
     PyObject *unfit; /* tuple of bytes */
+    uint32_t *always; /* candidates of every record (unless excluded) */
+    uint32_t always_count;
     /* Exclusions (exclusion.py): per rule a range of alternatives, each a range of tests. */
     uint32_t *exclusion_ints; /* header, rules, alternatives, tests, names (see read_exclusions) */
     char *exclusion_pool;     /* names and literals */
@@ -395,10 +400,13 @@ static int read_exclusions(Scanner *self, PyObject *exclusions) {
             goto bad;
     }
     for (uint64_t i = 0; i < comparisons; i++) {
-        const uint32_t *comparison = self->comparisons + 3 * i;
+        uint32_t *comparison = (uint32_t *)self->comparisons + 3 * i;
         if (comparison[0] >= TEST_KINDS ||
             (uint64_t)comparison[1] + comparison[2] > (uint64_t)pool_size)
             goto bad;
+        for (uint32_t c = 0; c < comparison[2]; c++)
+            if ((unsigned char)self->exclusion_pool[comparison[1] + c] >= 0x80)
+                comparison[0] |= WIDE_LITERAL; /* marked once here, not at every compare */
     }
     for (uint64_t i = 0; i < names; i++)
         if ((uint64_t)self->names[2 * i] + self->names[2 * i + 1] > (uint64_t)pool_size) goto bad;
@@ -497,8 +505,10 @@ static int lowered_value(Scanner *self, Member *member) {
     }
     const char *in = member->value, *end = in + member->value_size;
     char *start = self->values + self->values_size, *out = start;
+    member->wide = 0;
     while (in < end) {
         char c = *in++;
+        member->wide |= (unsigned char)c >= 0x80;
         if (c == '\\') {
             if (in >= end) return 0;
             switch (*in++) {
@@ -524,10 +534,14 @@ static int lowered_value(Scanner *self, Member *member) {
     return 1;
 }
 
+/* Does the lowered value pass the comparison? A literal with non-ASCII characters (only in
+ * negated tests) is compared as Python would after lower-casing every character, which only
+ * an ASCII value settles: there it never passes; in any other value it may (``wide``). */
 static int compares(const uint32_t *comparison, const char *pool, const char *value,
-                    size_t size) {
+                    size_t size, int wide) {
     const char *literal = pool + comparison[1];
     size_t literal_size = comparison[2];
+    if (comparison[0] & WIDE_LITERAL) return wide;
     if (literal_size > size) return 0;
     switch (comparison[0]) {
     case TEST_EXACT:
@@ -560,8 +574,11 @@ static int test_holds(Scanner *self, const uint32_t *test) {
     if (found == NULL) return negated; /* absent: no string test passes */
     if (!lowered_value(self, found)) return 0;
     const char *value = self->values + found->lowered_at;
+    /* A positive test never takes a comparison that only may pass (wide) as passing. */
+    int wide = negated && found->wide;
     for (uint32_t c = test[3]; c < test[4]; c++)
-        if (compares(self->comparisons + 3 * c, self->exclusion_pool, value, found->lowered_size))
+        if (compares(self->comparisons + 3 * c, self->exclusion_pool, value, found->lowered_size,
+                     wide))
             return !negated;
     return negated;
 }
@@ -603,6 +620,9 @@ static void Scanner_release(Scanner *self) {
     PyMem_Free(self->excluded_from);
     PyMem_Free(self->excluded_to);
     PyMem_Free(self->values);
+    PyMem_Free(self->always);
+    self->always = NULL;
+    self->always_count = 0;
     self->exclusion_ints = self->excluded_from = self->excluded_to = NULL;
     self->exclusion_pool = self->values = NULL;
     self->values_size = self->values_capacity = 0;
@@ -618,12 +638,13 @@ static void Scanner_dealloc(Scanner *self) {
 }
 
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"database", "by_literal", "checked", "unfit",
-                               "count",    "exclusions", NULL};
-    PyObject *database, *by_literal, *checked, *unfit, *exclusions = Py_None;
+    static char *keywords[] = {"database", "by_literal", "checked", "unfit", "count",
+                               "exclusions", "always", NULL};
+    PyObject *database, *by_literal, *checked, *unfit, *exclusions = Py_None, *always = NULL;
     int count = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!|pO", keywords, &database, &by_literal,
-                                     &checked, &PyTuple_Type, &unfit, &count, &exclusions))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!|pOO!", keywords, &database,
+                                     &by_literal, &checked, &PyTuple_Type, &unfit, &count,
+                                     &exclusions, &PyTuple_Type, &always))
         return -1;
     Scanner_release(self);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unfit); i++) {
@@ -707,6 +728,19 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs) {
             push_u32(&checks, end) < 0)
             goto done;
         if (rule > max_rule) max_rule = rule;
+    }
+    if (always != NULL && PyTuple_GET_SIZE(always) > 0) {
+        self->always = PyMem_Calloc((size_t)PyTuple_GET_SIZE(always), sizeof(uint32_t));
+        if (self->always == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(always); i++) {
+            uint32_t rule;
+            if (read_u32(PyTuple_GET_ITEM(always, i), UINT32_MAX, "rule", &rule) < 0) goto done;
+            self->always[self->always_count++] = rule;
+            if (rule > max_rule) max_rule = rule;
+        }
     }
     /* Entries are three u32s and clauses four, laid out as the structs are. */
     self->entries = (Entry *)entries.items;
@@ -936,6 +970,8 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *raw) {
                 goto error;
         }
     }
+    for (uint32_t i = 0; i < self->always_count; i++)
+        if (add_rule(self, result, self->always[i], text, size) < 0) goto error;
     return result;
 error:
     Py_DECREF(result);

@@ -251,8 +251,9 @@ class DetectionEngine:
             if judge is not None and key in self._raw_by_key:
                 judge.register(*key, None, ())
             return None
-        if decider.native:
-            candidates = decider.judge(raw)
+        native = decider.native
+        if native:
+            candidates = decider.judge(raw)  # `always` rules included
         else:
             text = scanplan.raw_text(raw)
             if text is None:
@@ -269,6 +270,8 @@ class DetectionEngine:
             judge.register(*key, *settled)
         if candidates is None:
             return None
+        if native:
+            return tuple(sorted(candidates))
         if not candidates:
             return decider.always
         return tuple(sorted({*decider.always, *candidates}))
@@ -336,10 +339,12 @@ class DetectionEngine:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here
                 scanned.append((index, clauses))
-                trees = self._rules[index].trees
-                found = exclusion.exclusion(trees, compile_condition, probe, keys) if trees else ()
-                if found:
-                    exclusions.append((index, found))
+            else:
+                continue
+            trees = self._rules[index].trees
+            found = exclusion.exclusion(trees, compile_condition, probe, keys) if trees else ()
+            if found:
+                exclusions.append((index, found))
         return RuleScanner.build(
             always,
             scanned,

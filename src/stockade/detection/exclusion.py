@@ -10,9 +10,10 @@ and implies that the rule cannot match: a selection's field that fails every val
 filter that holds.
 
 An exclusion is a disjunction of conjunctions of *tests*. A test compares one field, case-
-insensitively, with plain ASCII literals (``exact``, ``prefix``, ``suffix``, ``contains``):
-exactly what `compile` does for such a leaf (it lower-cases the value; records with
-characters that lower-case to ASCII are not judged raw at all, `scanplan.UNFIT`). A test holds
+insensitively, with plain literals (``exact``, ``prefix``, ``suffix``, ``contains``): exactly
+what `compile` does for such a leaf (it lower-cases the value; records with characters that
+lower-case to ASCII are not judged raw at all, `scanplan.UNFIT`). Literals are ASCII, but for
+negated tests: an ASCII value never holds a non-ASCII literal, any other value may. A test holds
 when the field's value is a string passing one of its comparisons; a *negated* test when the
 field is absent or its value is a string passing none (a leaf that then fails). A field is
 named by the names its value may have in the record, in the order `logsource.with_aliases`
@@ -163,7 +164,8 @@ def _leaf(
         if type(item) is not SigmaString or item.contains_placeholder():
             return False  # cased strings, regexes, numbers, null, CIDR, field references, ...
         pattern = string_pattern(item, cased=False)
-        if pattern.kind not in KINDS or not pattern.text.isascii():
+        # Non-ASCII literals only where failing is to be shown: an ASCII value never holds them.
+        if pattern.kind not in KINDS or not (negated or pattern.text.isascii()):
             return False
         comparisons.append((pattern.kind, pattern.text))
     return ("test", (names, negated, tuple(dict.fromkeys(comparisons))))

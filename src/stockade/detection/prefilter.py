@@ -460,26 +460,27 @@ class RuleScanner:
         """Set when `_retune` has changed the scan (a store may then keep the new one)."""
         self._lock = threading.Lock()
         self._native = (
-            self._native_scanner(database, by_literal, checked, counting=not tuned)
+            self._native_scanner(database, by_literal, checked, always, counting=not tuned)
             if self.native
             else None
         )
         self.settled: tuple[object, tuple[int, ...]] | None = (
-            (self._native, always) if tuned and self._native is not None else None
+            (self._native, ()) if tuned and self._native is not None else None
         )
         """Once tuning is over (nothing changes any more), the native scanner and the rules
-        always candidate beside it, published together."""
+        always candidate beside it (none: the native scanner answers those too)."""
 
     def _native_scanner(
         self,
         database: object | None,
         by_literal: tuple[tuple[tuple[int, Checks], ...], ...],
         checked: tuple[tuple[int, Checks], ...],
+        always: tuple[int, ...],
         counting: bool,
     ) -> object:
         unfit = tuple(char.encode() for char in self._unfit or ())
         return _rawscan.Scanner(  # type: ignore[union-attr]
-            database, by_literal, checked, unfit, counting, self._exclusions
+            database, by_literal, checked, unfit, counting, self._exclusions, always
         )
 
     @classmethod
@@ -598,8 +599,9 @@ class RuleScanner:
             return None
 
     def judge(self, raw: str) -> list[int] | None:
-        """`candidates` of a raw record (the parser's JSON as str), for a native scanner:
-        None when the record cannot be judged raw (guard, unfit characters)."""
+        """`candidates` of a raw record (the parser's JSON as str), for a native scanner,
+        ``always`` rules included, less those excluded on the record (`exclusion`); None when
+        the record cannot be judged raw (guard, unfit characters)."""
         if self._hits is None:
             # Tuned: the native call runs under the GIL, so it needs no lock of its own.
             return self._native.scan(raw)  # type: ignore[union-attr]
@@ -702,20 +704,21 @@ class RuleScanner:
         else:
             size = len(self._by_literal)
         by_literal, rules, checked = _index(kept, size)
+        new_always = tuple(sorted(always))
         native = (
-            self._native_scanner(database, by_literal, checked, counting=False)
+            self._native_scanner(database, by_literal, checked, new_always, counting=False)
             if self.native
             else None
         )
         self._by_literal, self._rules, self._checked = by_literal, rules, checked
-        # `always` grows before the scan that relies on it replaces the old one: a `judge`
-        # call that takes no lock may pair the old scan with the new `always` (sound), never
-        # the new scan with the old `always`.
-        self.always = tuple(sorted(always))
+        # `always` grows before the scan that relies on it replaces the old one: a
+        # `candidates` call may pair the old scan with the new `always` (sound), never the
+        # new scan with the old `always`. (A native scanner holds its own.)
+        self.always = new_always
         self._database = database
         if native is not None:
             self._native = native
-            self.settled = (native, self.always)
+            self.settled = (native, ())
 
     def _compile(self, patterns: list[tuple[bytes, int]]) -> object | None:
         if self.native:
@@ -816,6 +819,6 @@ def _escaped(literal: str) -> bytes:
 
 
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_DUMP_FORMAT = 9
+_DUMP_FORMAT = 10
 _RETUNE_AFTER = 1000  # scans counted before the scan is tuned to what they found
 _DOMINANT = 0.97  # a literal found in this share of records satisfies its clauses: dropped
