@@ -15,7 +15,6 @@ from rich.table import Table
 
 from stockade import __version__
 from stockade.detection import cli as detection_cli
-from stockade.directory.model import Role
 from stockade.settings import Settings
 from stockade.vulnerability.cli import app as vuln_app
 
@@ -77,6 +76,7 @@ def tenant_create(
 ) -> None:
     """Create a tenant and print its first GlobalAdministrator API token (shown once)."""
     from stockade.core.errors import StockadeError
+    from stockade.directory.model import Role
     from stockade.services import Services
 
     services = Services.build(Settings())

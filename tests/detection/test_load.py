@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stockade.detection import RuleSet, load_rule_paths, load_rule_text
+from stockade.detection.load import _tree_files
 
 GOOD_RULE = """\
 title: {title}
@@ -97,6 +98,35 @@ def test_directory_loads_recursively_and_keeps_good_rules(tmp_path: Path) -> Non
     unsupported = next(p for p in rule_set.problems if p.source.endswith("unsupported.yml"))
     assert unsupported.rule_id == ID_C
     assert "unsupported Sigma construct" in unsupported.message
+
+
+def test_a_folder_is_listed_as_a_recursive_glob_lists_it(tmp_path: Path) -> None:
+    # Upper-case suffixes, a folder named like a rule, a hidden ".yml", links to a rule, to
+    # nowhere and to a folder (not entered, as pathlib's rglob does not), in path order.
+    write(tmp_path / "B.YML", good_rule("B", ID_B))
+    write(tmp_path / "a-b" / "x.yml", good_rule("X", ID_C))
+    write(tmp_path / "a" / "x.yaml", good_rule("A", ID_A))
+    write(tmp_path / "folder.yml" / "inner.yml", "title: [\n")
+    write(tmp_path / ".yml", "title: [\n")
+    (tmp_path / "link.yml").symlink_to(tmp_path / "B.YML")
+    (tmp_path / "dangling.yml").symlink_to(tmp_path / "missing.yml")
+    (tmp_path / "linked").symlink_to(tmp_path / "a", target_is_directory=True)
+
+    listed = sorted(_tree_files(tmp_path))
+
+    globbed = sorted(
+        child
+        for child in tmp_path.rglob("*")
+        if child.suffix.lower() in (".yml", ".yaml") and child.is_file()
+    )
+    assert listed == globbed
+    assert [path.relative_to(tmp_path).as_posix() for path in listed] == [
+        "B.YML",
+        "a/x.yaml",
+        "a-b/x.yml",
+        "folder.yml/inner.yml",
+        "link.yml",
+    ]
 
 
 def test_missing_path_is_a_problem(tmp_path: Path) -> None:
