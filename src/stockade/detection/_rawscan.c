@@ -441,18 +441,75 @@ static Py_ssize_t string_end(const char *text, Py_ssize_t i, Py_ssize_t size) {
     return size;
 }
 
-/* The members of the record's EventData, when it is one flat object of scalars written as the
- * parser writes JSON, with no UserData beside it (whose leaves flattening would lay over
- * it): then flattening takes each member as it is, the last of a repeated name winning.
- * Otherwise -1, and nothing is excluded. */
+/* Where the JSON value starting at text[i] ends: just past a string, object or array, at the
+ * ',' or '}' after a scalar; -1 when the text ends first. Objects and arrays are stepped over
+ * by depth, strings by string_end: enough to pass over System, not to validate it. */
+static Py_ssize_t value_end(const char *text, Py_ssize_t i, Py_ssize_t size) {
+    int depth = 0;
+    while (i < size) {
+        char c = text[i];
+        if (c == '"') {
+            i = string_end(text, i + 1, size);
+            if (i >= size) return -1;
+            i++;
+            if (depth == 0) return i;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) return i;
+            if (--depth == 0) return i + 1;
+        } else if (c == ',' && depth == 0) {
+            return i;
+        }
+        i++;
+    }
+    return -1;
+}
+
+/* Where EventData's object starts (its '{'), when the record has the parser's own shape:
+ * {"Event":{ members "#attributes", "System" and one "EventData" object, names unescaped,
+ * nothing else (no UserData, whose leaves flattening would lay over EventData's) } } and
+ * nothing after. Otherwise -1: a record written another way (escaped or repeated names,
+ * EventData elsewhere) might decode to other fields than the text seems to hold. */
+static Py_ssize_t event_data_object(const char *text, Py_ssize_t size) {
+    static const char start[] = "{\"Event\":{";
+    if (size < (Py_ssize_t)sizeof start || memcmp(text, start, sizeof start - 1) != 0) return -1;
+    Py_ssize_t i = sizeof start - 1, found = -1;
+    for (;;) {
+        if (i >= size || text[i] != '"') return -1;
+        Py_ssize_t name = ++i;
+        while (i < size && text[i] != '"' && text[i] != '\\') i++;
+        if (i + 1 >= size || text[i] != '"' || text[i + 1] != ':') return -1; /* escaped */
+        Py_ssize_t name_size = i - name;
+        i += 2;
+        if (name_size == 9 && memcmp(text + name, "EventData", 9) == 0) {
+            if (found >= 0 || i >= size || text[i] != '{') return -1;
+            found = i;
+        } else if (!(name_size == 6 && memcmp(text + name, "System", 6) == 0) &&
+                   !(name_size == 11 && memcmp(text + name, "#attributes", 11) == 0)) {
+            return -1;
+        }
+        i = value_end(text, i, size);
+        if (i < 0 || i >= size) return -1;
+        if (text[i] == '}') break;
+        if (text[i] != ',') return -1;
+        i++;
+    }
+    /* The Event object closes the record. */
+    if (i + 2 != size || text[i + 1] != '}') return -1;
+    return found;
+}
+
+/* The members of the record's EventData, when the record has the parser's shape
+ * (event_data_object) and EventData is one flat object of scalars: then flattening takes
+ * each member as it is, the last of a repeated name winning. Otherwise -1, and nothing is
+ * excluded. */
 static int walk_event_data(const char *text, Py_ssize_t size, Member *members) {
-    static const char key[] = "\"EventData\":{", user_data[] = "\"UserData\":";
-    const char *at = memmem(text, (size_t)size, key, sizeof key - 1);
-    if (at == NULL) return -1;
-    Py_ssize_t i = at - text + (Py_ssize_t)(sizeof key - 1);
-    if (memmem(text + i, (size_t)(size - i), key, sizeof key - 1) != NULL ||
-        memmem(text, (size_t)size, user_data, sizeof user_data - 1) != NULL)
-        return -1;
+    Py_ssize_t i = event_data_object(text, size);
+    if (i < 0) return -1;
+    i++;
     int count = 0;
     if (i < size && text[i] == '}') return 0;
     for (;;) {
@@ -543,6 +600,7 @@ static int compares(const uint32_t *comparison, const char *pool, const char *va
     size_t literal_size = comparison[2];
     if (comparison[0] & WIDE_LITERAL) return wide;
     if (literal_size > size) return 0;
+    if (literal_size == 0) return comparison[0] != TEST_EXACT || size == 0; /* value may be NULL */
     switch (comparison[0]) {
     case TEST_EXACT:
         return literal_size == size && memcmp(value, literal, size) == 0;
@@ -551,7 +609,7 @@ static int compares(const uint32_t *comparison, const char *pool, const char *va
     case TEST_SUFFIX:
         return memcmp(value + size - literal_size, literal, literal_size) == 0;
     default:
-        return literal_size == 0 || memmem(value, size, literal, literal_size) != NULL;
+        return memmem(value, size, literal, literal_size) != NULL;
     }
 }
 

@@ -122,8 +122,10 @@ class ScanCache:
         digest = hashlib.sha256(rules_fingerprint.encode())
         for name in (
             "stockade.detection.scanplan",
+            "stockade.detection.exclusion",
             "stockade.detection.prefilter",
             "stockade.detection.engine",
+            "stockade.telemetry.eventlog",  # what exclusions assume of flattening
         ):
             digest.update(Path(importlib.import_module(name).__file__ or "").read_bytes())
         with contextlib.suppress(metadata.PackageNotFoundError):  # none here: nothing to keep
