@@ -109,6 +109,8 @@ def test_native_and_python_verdicts_agree_before_and_after_tuning(
 
     with monkeypatch.context() as patch:
         _python_only(patch)
+        # The same plan as the native scan's: plain literals, no pattern walking a value.
+        patch.setattr(engine, "native_for", lambda guard: True)
         slow = DetectionEngine(sigmahq.rules)
         python_verdicts = [slow.raw_verdict(raw) for raw in records]
         assert not any(decider.native for decider in slow._raw_deciders.values() if decider)

@@ -16,8 +16,10 @@ from stockade.detection import (
     RuleSet,
     load_rule_paths,
     load_rule_text,
+    prefilter,
     scanplan,
 )
+from stockade.detection import engine as engine_module
 from stockade.detection.cache import ScanCache
 from stockade.detection.compile import compile_condition
 from stockade.detection.logsource import with_aliases
@@ -77,7 +79,13 @@ def _upper(node: Any) -> Any:
     return node.upper() if isinstance(node, str) else node
 
 
-def test_a_raw_verdict_never_leaves_out_a_rule_that_matches(sigmahq: RuleSet) -> None:
+@pytest.mark.parametrize("scan", ["as built", "python"])
+def test_a_raw_verdict_never_leaves_out_a_rule_that_matches(
+    sigmahq: RuleSet, scan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if scan == "python":  # the fallback where the native scan is not built
+        monkeypatch.setattr(prefilter, "_rawscan", None)
+        monkeypatch.setattr(engine_module, "_raw_bucket", scanplan.raw_bucket)
     engine = DetectionEngine(sigmahq.rules)
     judged = skipped = 0
     for raw in raw_records():

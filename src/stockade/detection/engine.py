@@ -12,7 +12,13 @@ from stockade.detection.compile import CompiledRule, Predicate, compile_conditio
 from stockade.detection.correlate import CompiledCorrelation, Correlator, event_moment
 from stockade.detection.logsource import FIELD_ALIASES, event_id_of, with_aliases
 from stockade.detection.model import Match
-from stockade.detection.prefilter import LiteralScanner, RuleScanner, clause_rank, scan_text
+from stockade.detection.prefilter import (
+    LiteralScanner,
+    RuleScanner,
+    clause_rank,
+    native_for,
+    scan_text,
+)
 
 try:  # the native twin of scanplan.raw_bucket (see prefilter.NATIVE)
     from stockade.detection import _rawscan
@@ -330,11 +336,13 @@ class DetectionEngine:
         always: list[int] = []
         scanned: list[tuple[int, scanplan.Clauses]] = []
         exclusions: list[tuple[int, exclusion.Exclusion]] = []
+        # The native scan reads fields itself (exclusions): plain literals serve it best.
+        in_value = not native_for(scanplan.RAW_GUARD)
         for index in indexes:
             needs = scanplan.specialise(self._translation(index), probe)
             if needs is False:
                 continue
-            clauses = scanplan.clauses(needs, clause_rank, keys)
+            clauses = scanplan.clauses(needs, clause_rank, keys, in_value=in_value)
             if not clauses:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here

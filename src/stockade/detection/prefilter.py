@@ -76,6 +76,7 @@ __all__ = [
     "LiteralScanner",
     "RuleScanner",
     "clause_rank",
+    "native_for",
     "regex_literal",
     "required_event_ids",
     "required_literals",
@@ -413,6 +414,12 @@ def _core(literal: str) -> str:
     return _ANCHORS.sub("", literal).replace("\\\\", "\\").lower()
 
 
+def native_for(guard: bytes | None) -> bool:
+    """Does `RuleScanner.build` make a native scanner for this guard (the one the native
+    module implements, where it is built)?"""
+    return _rawscan is not None and guard == _rawscan.GUARD
+
+
 class RuleScanner:
     """Finds a bucket's candidate rules with one Hyperscan scan of a raw record.
 
@@ -499,7 +506,7 @@ class RuleScanner:
         a candidate out on a record, which only the native scanner checks."""
         if hyperscan is None:
             return None
-        native = _rawscan is not None and guard == _rawscan.GUARD
+        native = native_for(guard)
         ids: dict[str, int] = {}
 
         def literal_id(literal: str) -> int:

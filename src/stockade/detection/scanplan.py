@@ -355,17 +355,22 @@ def clauses(
     formula: Formula,
     rank: Callable[[frozenset[str]], Any],
     keys: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    in_value: bool = True,
 ) -> Clauses:
     """The formula (no known leaves left) in conjunctive form over literals as a raw record
     holds them, most selective clause first by ``rank`` (smaller is better); weakened where
     distributing would grow too large.
 
     ``keys`` names, for fields whose value a raw record holds under other names than the
-    field's own, those names (`raw_keys`)."""
+    field's own, those names (`raw_keys`). ``in_value``: seek common literals inside their
+    field's value (a pattern that walks the JSON string); without it they are plain literals,
+    for a scan that reads the fields itself (`exclusion`), where those patterns cost more
+    than they save."""
 
     def render(kind: str, literal: str, field: str | None) -> frozenset[str] | None:
         names = None if field is None else (keys or {}).get(field, (field,))
-        return _raw_literals(kind, literal, names)
+        return _raw_literals(kind, literal, names, in_value)
 
     found = _clauses(formula, render, rank)
     return tuple(sorted(set(found), key=rank))
@@ -421,7 +426,9 @@ _NUMBER_STARTS = ("+", "-", "0", " ", "\\")
 reads " +007" as 7); escaped whitespace starts with a backslash."""
 
 
-def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> frozenset[str] | None:
+def _raw_literals(
+    kind: str, literal: str, names: tuple[str, ...] | None, in_value: bool = True
+) -> frozenset[str] | None:
     """An atom as the literals (any of them) a raw record holds when the atom holds."""
     keys = None if names is None else ['"' + _json_escape(name) + '":' for name in names]
     if kind == "absent":
@@ -458,7 +465,12 @@ def _raw_literals(kind: str, literal: str, names: tuple[str, ...] | None) -> fro
         starts = ['":'] if keys is None else keys
         return frozenset(start + '"' + form + ending for start in starts for form in escaped)
     ending = '"' if kind == "suffix" else ""
-    if names is not None and lowered in COMMON_LITERALS and not set(lowered) <= _SCALAR_TEXT:
+    if (
+        in_value
+        and names is not None
+        and lowered in COMMON_LITERALS
+        and not set(lowered) <= _SCALAR_TEXT
+    ):
         # Found in most values (`.exe`): it filters only when sought in its field's value.
         return frozenset(_in_value(names, form + ending) for form in escaped)
     if kind == "suffix":
