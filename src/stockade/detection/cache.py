@@ -8,7 +8,9 @@ upgrade or a change of the compiler parses afresh. Predicates are always
 built anew from the plans (closures do not pickle), which is fast.
 
 A cache file that cannot be read is ignored (and rewritten on the next load); the cache only
-ever saves time, it never changes what loads.
+ever saves time, it never changes what loads. Every rule set, upgrade and tuned scan leaves
+files behind (a SigmaHQ rule set's is 7 MB), so a read marks its file used, and each write
+removes the files no one has used for `STALE_DAYS`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import importlib
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -31,9 +34,20 @@ from stockade.detection.compile import RulePlan
 from stockade.detection.correlate import CompiledCorrelation
 from stockade.detection.model import RuleProblem
 
-__all__ = ["CACHE_FORMAT", "Plans", "ScanCache", "fingerprint", "read", "write"]
+__all__ = [
+    "CACHE_FORMAT",
+    "STALE_DAYS",
+    "Plans",
+    "ScanCache",
+    "fingerprint",
+    "prune",
+    "read",
+    "write",
+]
 
 CACHE_FORMAT = 1
+STALE_DAYS = 30
+_CACHE_FILES = ("rules-*.pickle", "scan-*.bin", "*.tmp")
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,7 @@ def read(directory: Path, key: str) -> Plans | None:
     try:
         with _path(directory, key).open("rb") as source:
             stored = pickle.load(source)
+        _mark_used(_path(directory, key))
     except FileNotFoundError:
         return None
     except Exception:  # a damaged or foreign file: parse afresh
@@ -109,6 +124,26 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.replace(temporary, path)
     except OSError:
         return
+    prune(path.parent)
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves
+        os.utime(path)
+
+
+def prune(directory: Path, stale_days: float = STALE_DAYS) -> int:
+    """Remove the cache files of ``directory`` not used (read or written) for
+    ``stale_days``; how many went. Other files are left alone."""
+    cutoff = time.time() - stale_days * 86400
+    removed = 0
+    for pattern in _CACHE_FILES:
+        for path in directory.glob(pattern):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+    return removed
 
 
 class ScanCache:
@@ -141,9 +176,11 @@ class ScanCache:
 
     def get(self, name: str) -> bytes | None:
         try:
-            return self._path(name).read_bytes()
+            data = self._path(name).read_bytes()
         except OSError:
             return None
+        _mark_used(self._path(name))
+        return data
 
     def put(self, name: str, data: bytes) -> None:
         """Store atomically; failures only cost the cache."""
