@@ -45,7 +45,7 @@ from sigma.conditions import (
 from sigma.types import SigmaExpansion, SigmaString
 
 from stockade.detection.compile import string_pattern
-from stockade.detection.scanplan import KNOWN_FIELDS, foldable
+from stockade.detection.scanplan import KNOWN_FIELDS, foldable, join
 
 __all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion"]
 
@@ -172,35 +172,25 @@ def _leaf(
 
 
 def _join(tag: str, members: list[Formula]) -> Formula:
-    """``and`` / ``or`` of formulas, flattened and folded; tests of one field that the join
-    can merge become one (any of the comparisons, or none of them)."""
-    absorbing = tag == "or"
-    flat: list[Formula] = []
-    for member in members:
-        if member is absorbing:
-            return absorbing
-        if member is (not absorbing):
-            continue
-        if member[0] == tag:
-            flat.extend(member[1])
-        elif member not in flat:
-            flat.append(member)
+    """``and`` / ``or`` of formulas as `scanplan.join` makes them; tests of one field that the
+    join can merge become one (any of the comparisons, or none of them)."""
+    joined = join(tag, members)
+    if type(joined) is not tuple or joined[0] != tag:
+        return joined
     merged: dict[tuple[tuple[str, ...], bool], int] = {}
-    joined: list[Formula] = []
-    for member in flat:
+    kept: list[Formula] = []
+    for member in joined[1]:
         # `or` of tests: one passes; `and` of negated tests: none passes.
         if member[0] == "test" and member[1][1] == (tag == "and"):
             names, negated, comparisons = member[1]
             at = merged.get((names, negated))
             if at is not None:
-                before = joined[at][1][2]
-                joined[at] = ("test", (names, negated, tuple(dict.fromkeys(before + comparisons))))
+                before = kept[at][1][2]
+                kept[at] = ("test", (names, negated, tuple(dict.fromkeys(before + comparisons))))
                 continue
-            merged[(names, negated)] = len(joined)
-        joined.append(member)
-    if not joined:
-        return not absorbing
-    return joined[0] if len(joined) == 1 else (tag, tuple(joined))
+            merged[(names, negated)] = len(kept)
+        kept.append(member)
+    return kept[0] if len(kept) == 1 else (tag, tuple(kept))
 
 
 def _and(members: list[Formula]) -> Formula:

@@ -91,6 +91,7 @@ __all__ = [
     "case_variants",
     "clauses",
     "foldable",
+    "join",
     "raw_bucket",
     "raw_keys",
     "raw_text",
@@ -200,7 +201,7 @@ def _uppers() -> dict[str, tuple[str, ...]]:
 # --- formulas ------------------------------------------------------------------------------------
 
 
-def _join(tag: str, members: list[Formula]) -> Formula:
+def join(tag: str, members: list[Formula]) -> Formula:
     """``and`` / ``or`` of formulas: nested ones of the same kind flattened, constants folded
     (true absorbs an ``or`` and vanishes from an ``and``; false the other way), repeats
     dropped."""
@@ -221,11 +222,11 @@ def _join(tag: str, members: list[Formula]) -> Formula:
 
 
 def _and(members: list[Formula]) -> Formula:
-    return _join("and", members)
+    return join("and", members)
 
 
 def _or(members: list[Formula]) -> Formula:
-    return _join("or", members)
+    return join("or", members)
 
 
 # --- translation ---------------------------------------------------------------------------------
