@@ -337,12 +337,12 @@ class DetectionEngine:
         scanned: list[tuple[int, scanplan.Clauses]] = []
         exclusions: list[tuple[int, exclusion.Exclusion]] = []
         # The native scan reads fields itself (exclusions): plain literals serve it best.
-        in_value = not native_for(scanplan.RAW_GUARD)
+        native = native_for(scanplan.RAW_GUARD)
         for index in indexes:
             needs = scanplan.specialise(self._translation(index), probe)
             if needs is False:
                 continue
-            clauses = scanplan.clauses(needs, clause_rank, keys, in_value=in_value)
+            clauses = scanplan.clauses(needs, clause_rank, keys, in_value=not native)
             if not clauses:
                 always.append(index)
             elif all(clauses):  # an empty clause: the rule cannot match here
@@ -350,9 +350,10 @@ class DetectionEngine:
             else:
                 continue
             trees = self._rules[index].trees
-            found = exclusion.exclusion(trees, compile_condition, probe, keys) if trees else ()
-            if found:
-                exclusions.append((index, found))
+            if native and trees:  # only the native scan checks exclusions
+                found = exclusion.exclusion(trees, compile_condition, probe, keys)
+                if found:
+                    exclusions.append((index, found))
         return RuleScanner.build(
             always,
             scanned,
