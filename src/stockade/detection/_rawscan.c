@@ -240,12 +240,12 @@ typedef struct {
     uint32_t *always; /* candidates of every record (unless excluded) */
     uint32_t always_count;
     /* Exclusions (exclusion.py): per rule a range of alternatives, each a range of tests. */
-    uint32_t *exclusion_ints; /* header, rules, alternatives, tests, names (see read_exclusions) */
+    uint32_t *exclusion_ints; /* header, rules, alternatives, tests, comparisons, names */
     char *exclusion_pool;     /* names and literals */
     uint32_t *excluded_from, *excluded_to; /* per rule: its alternatives (from == to: none) */
     const uint32_t *alternatives, *tests, *comparisons, *names;
     Member members[MAX_MEMBERS]; /* EventData of the record scanned, once walked */
-    int member_count;            /* -1: not a flat EventData, nothing is excluded */
+    int member_count;            /* -1: not walked (shape, nesting): nothing is excluded */
     uint32_t walked;             /* == generation: members are this record's */
     char *values;                /* the record's values read so far, unescaped, lower-cased */
     size_t values_size, values_capacity;
