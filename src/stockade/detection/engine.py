@@ -90,6 +90,8 @@ class DetectionEngine:
         self._correlator = Correlator(correlations)
         self._last_moment = 0.0
         self._translations: dict[int, scanplan.Formula] = {}
+        self._refutations: dict[tuple[int, object], exclusion.Formula] = {}
+        """Per rule and field names (`scanplan.raw_keys`), shared by buckets."""
         self._raw_deciders: dict[tuple[int, str], RuleScanner | None] = {}
         """Per (EventID, lower-case channel)."""
         self._raw_by_key: dict[tuple[int, str], RuleScanner | None] = {}
@@ -338,6 +340,7 @@ class DetectionEngine:
         exclusions: list[tuple[int, exclusion.Exclusion]] = []
         # The native scan reads fields itself (exclusions): plain literals serve it best.
         native = native_for(scanplan.RAW_GUARD)
+        keys_key = tuple(sorted(keys.items()))
         for index in indexes:
             needs = scanplan.specialise(self._translation(index), probe)
             if needs is False:
@@ -351,7 +354,11 @@ class DetectionEngine:
                 continue
             trees = self._rules[index].trees
             if native and trees:  # only the native scan checks exclusions
-                found = exclusion.exclusion(trees, compile_condition, probe, keys)
+                refutation = self._refutations.get((index, keys_key))
+                if refutation is None:
+                    refutation = exclusion.refutation(trees, compile_condition, keys)
+                    self._refutations[(index, keys_key)] = refutation
+                found = exclusion.specialise(refutation, probe)
                 if found:
                     exclusions.append((index, found))
         return RuleScanner.build(

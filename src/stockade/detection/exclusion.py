@@ -47,7 +47,7 @@ from sigma.types import SigmaExpansion, SigmaString
 from stockade.detection.compile import string_pattern
 from stockade.detection.scanplan import KNOWN_FIELDS, foldable, join
 
-__all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion"]
+__all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion", "refutation", "specialise"]
 
 Test = tuple[tuple[str, ...], bool, tuple[tuple[str, str], ...]]
 """(names of the field in the record, most preferred first; negated; (kind, lower-cased
@@ -97,7 +97,7 @@ _NOT_EVENT_DATA = frozenset(
 )
 
 Formula = Any
-"""True, False, ("test", Test), ("and" | "or", members)."""
+"""True, False, ("test", Test), ("known", predicate, negated) or ("and" | "or", members)."""
 
 
 def exclusion(
@@ -110,38 +110,67 @@ def exclusion(
     bucket ``probe`` describes; ``known`` compiles EventID / Channel leaves (decided by the
     bucket), ``keys`` names fields held under other names (`scanplan.raw_keys`). Empty: no
     exclusion."""
-    formula = _and([_refute(tree, known, probe, keys) for tree in trees])
-    return _alternatives(formula)
+    return specialise(refutation(trees, known, keys), probe)
 
 
-def _prove(node: object, known: Any, probe: Any, keys: Any) -> Formula:
+def refutation(
+    trees: tuple[object, ...],
+    known: Callable[[object], Callable[[Any], bool]],
+    keys: Mapping[str, tuple[str, ...]],
+) -> Formula:
+    """The part of `exclusion` that does not depend on the bucket (EventID / Channel leaves
+    left to `specialise`): buckets with the same ``keys`` share it."""
+    return _and([_refute(tree, known, keys) for tree in trees])
+
+
+def specialise(formula: Formula, probe: Mapping[str, Any]) -> Exclusion:
+    """The exclusion a `refutation` gives for records like ``probe``."""
+    return _alternatives(_decided(formula, probe))
+
+
+def _decided(formula: Formula, probe: Mapping[str, Any]) -> Formula:
+    if formula is True or formula is False:
+        return formula
+    tag = formula[0]
+    if tag == "test":
+        return formula
+    if tag == "known":
+        try:
+            holds = bool(formula[1](probe))
+        except Exception:  # a test the bucket cannot decide: no proof either way
+            return False
+        return holds != formula[2]
+    members = [_decided(member, probe) for member in formula[1]]
+    return _and(members) if tag == "and" else _or(members)
+
+
+def _prove(node: object, known: Any, keys: Any) -> Formula:
     if isinstance(node, ConditionNOT):
-        return _refute(node.args[0], known, probe, keys)
+        return _refute(node.args[0], known, keys)
     if isinstance(node, ConditionAND):
-        return _and([_prove(arg, known, probe, keys) for arg in node.args])
+        return _and([_prove(arg, known, keys) for arg in node.args])
     if isinstance(node, ConditionOR):
-        return _or([_prove(arg, known, probe, keys) for arg in node.args])
+        return _or([_prove(arg, known, keys) for arg in node.args])
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _leaf(node, known, probe, keys, negated=False)
+        return _leaf(node, known, keys, negated=False)
     return False
 
 
-def _refute(node: object, known: Any, probe: Any, keys: Any) -> Formula:
+def _refute(node: object, known: Any, keys: Any) -> Formula:
     if isinstance(node, ConditionNOT):
-        return _prove(node.args[0], known, probe, keys)
+        return _prove(node.args[0], known, keys)
     if isinstance(node, ConditionAND):
-        return _or([_refute(arg, known, probe, keys) for arg in node.args])
+        return _or([_refute(arg, known, keys) for arg in node.args])
     if isinstance(node, ConditionOR):
-        return _and([_refute(arg, known, probe, keys) for arg in node.args])
+        return _and([_refute(arg, known, keys) for arg in node.args])
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _leaf(node, known, probe, keys, negated=True)
+        return _leaf(node, known, keys, negated=True)
     return False
 
 
 def _leaf(
     node: ConditionFieldEqualsValueExpression,
     known: Callable[[object], Callable[[Any], bool]],
-    probe: Mapping[str, Any],
     keys: Mapping[str, tuple[str, ...]],
     negated: bool,
 ) -> Formula:
@@ -150,10 +179,9 @@ def _leaf(
         if not foldable(node.field, node.value):
             return False
         try:
-            holds = bool(known(node)(probe))
+            return ("known", known(node), negated)
         except Exception:  # a test the bucket cannot decide: no proof either way
             return False
-        return holds != negated
     value = node.value
     values = value.values if type(value) is SigmaExpansion else [value]
     names = keys.get(node.field, (node.field,))

@@ -206,19 +206,20 @@ def join(tag: str, members: list[Formula]) -> Formula:
     (true absorbs an ``or`` and vanishes from an ``and``; false the other way), repeats
     dropped."""
     absorbing = tag == "or"
-    flat: list[Formula] = []
+    flat: dict[Formula, None] = {}  # ordered, and a repeat found by hash (lists run long)
     for member in members:
         if member is absorbing:
             return absorbing
         if member is (not absorbing):
             continue
         if type(member) is tuple and member[0] == tag:
-            flat.extend(member[1])
-        elif member not in flat:
-            flat.append(member)
+            flat.update(dict.fromkeys(member[1]))
+        else:
+            flat[member] = None
     if not flat:
         return not absorbing
-    return flat[0] if len(flat) == 1 else (tag, tuple(flat))
+    found = tuple(flat)
+    return found[0] if len(found) == 1 else (tag, found)
 
 
 def _and(members: list[Formula]) -> Formula:
