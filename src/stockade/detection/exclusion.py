@@ -45,7 +45,15 @@ from sigma.conditions import (
 from sigma.types import SigmaExpansion, SigmaString
 
 from stockade.detection.compile import string_pattern
-from stockade.detection.scanplan import KNOWN_FIELDS, foldable, join
+from stockade.detection.scanplan import (
+    ATTRIBUTE_NAMES,
+    KNOWN_FIELDS,
+    RAW_SOURCES,
+    REWRITTEN_FIELDS,
+    foldable,
+    join,
+)
+from stockade.telemetry.eventlog import SYSTEM_FIELDS
 
 __all__ = ["KINDS", "Exclusion", "Test", "encode", "exclusion", "refutation", "specialise"]
 
@@ -66,33 +74,12 @@ MAX_TESTS = 8
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 _NOT_EVENT_DATA = frozenset(
     {
-        # System fields and attributes (flattening takes them from System, last)
-        "EventID",
-        "Channel",
-        "Computer",
-        "EventRecordID",
-        "Level",
-        "Task",
-        "Keywords",
-        "Version",
+        *SYSTEM_FIELDS,  # flattening takes them from System, last
+        *ATTRIBUTE_NAMES,  # System attributes, dropped or renamed
+        *RAW_SOURCES,  # fields taken from a name of another name
+        *REWRITTEN_FIELDS,  # values `logsource.with_aliases` rewrites
+        *KNOWN_FIELDS,
         "Opcode",
-        "Provider_Name",
-        "Provider_Guid",
-        "TimeCreated",
-        "UserID",
-        "Name",
-        "Guid",
-        "EventSourceName",
-        "Qualifiers",
-        "SystemTime",
-        "ProcessID",
-        "ThreadID",
-        "ActivityID",
-        "RelatedActivityID",
-        "xmlns",
-        # unnamed values, and values `logsource.with_aliases` rewrites
-        "Data",
-        "IntegrityLevel",
     }
 )
 

@@ -82,9 +82,11 @@ from stockade.detection.prefilter import (
 from stockade.detection.prefilter import MIN_LITERAL as _MIN_LITERAL
 
 __all__ = [
+    "ATTRIBUTE_NAMES",
     "KNOWN_FIELDS",
     "RAW_GUARD",
     "RAW_SOURCES",
+    "REWRITTEN_FIELDS",
     "UNFIT",
     "Clauses",
     "Formula",
@@ -386,7 +388,7 @@ RAW_SOURCES = {
 }
 """Fields that flattening takes from a name of another name."""
 
-_ATTRIBUTE_NAMES = frozenset(
+ATTRIBUTE_NAMES = frozenset(
     {
         "Name",
         "Guid",
@@ -434,7 +436,7 @@ def _raw_literals(
     """An atom as the literals (any of them) a raw record holds when the atom holds."""
     keys = None if names is None else ['"' + _json_escape(name) + '":' for name in names]
     if kind == "absent":
-        if names is None or not _ATTRIBUTE_NAMES.isdisjoint(names):
+        if names is None or not ATTRIBUTE_NAMES.isdisjoint(names):
             return None  # the name may be an attribute's, which flattening drops
         return frozenset((ABSENT + ABSENT.join(names),))
     if kind == "number":

@@ -22,12 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Scalar", "flatten_record", "is_record"]
+__all__ = ["SYSTEM_FIELDS", "Scalar", "flatten_record", "is_record"]
 
 Scalar = str | int | float | bool | None
 
 _SYSTEM_NUMBERS = frozenset({"EventRecordID", "Level", "Task", "Version"})
 _SYSTEM_SCALARS = ("Channel", "Computer", "EventRecordID", "Level", "Task", "Keywords", "Version")
+SYSTEM_FIELDS = frozenset(
+    {"EventID", *_SYSTEM_SCALARS, "Provider_Name", "Provider_Guid", "TimeCreated", "UserID"}
+)
+"""Fields a flat event takes from System (`_system`), over any EventData field of the name."""
 
 
 def is_record(value: object) -> bool:
